@@ -2,7 +2,6 @@ package event
 
 import (
 	"encoding/json"
-	"hash/fnv"
 	"strings"
 	"time"
 )
@@ -70,7 +69,10 @@ func Partition(correlationID string, n int) uint32 {
 	if n <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	h.Write([]byte(correlationID))
-	return h.Sum32() % uint32(n)
+	h := uint32(2166136261) // FNV-1a 32 offset basis
+	for i := 0; i < len(correlationID); i++ {
+		h ^= uint32(correlationID[i])
+		h *= 16777619 // FNV-1a 32 prime
+	}
+	return h % uint32(n)
 }

@@ -1,0 +1,96 @@
+package event
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// DefaultMaxSize is the largest event accepted when Limits.MaxSize is zero:
+// 1 MiB of structured-mode JSON.
+const DefaultMaxSize = 1 << 20
+
+// Limits bound what Validate accepts. The zero value applies the defaults.
+type Limits struct {
+	// MaxSize is the largest size of an event in bytes, measured as the
+	// length of its structured-mode JSON encoding. Zero means DefaultMaxSize.
+	MaxSize int
+}
+
+func (l Limits) maxSize() int {
+	if l.MaxSize <= 0 {
+		return DefaultMaxSize
+	}
+	return l.MaxSize
+}
+
+// Fill gives the event what a publisher may leave out: an id (a new UUIDv7)
+// and a correlation id (the event's own id, so that an event with no
+// correlation is its own). It changes nothing else.
+func (e *Event) Fill() {
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if e.CorrelationID == "" {
+		e.CorrelationID = e.ID
+	}
+}
+
+var encodeBuf = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Validate checks the event against the CloudEvents 1.0 rules and lim. The
+// error, an *Error, names the first field at fault.
+func (e *Event) Validate(lim Limits) error {
+	switch {
+	case e.SpecVersion == "":
+		return fieldError(CodeMissingField, "specversion", "required")
+	case e.SpecVersion != SpecVersion:
+		return fieldError(CodeInvalidField, "specversion", "want %q, got %q", SpecVersion, e.SpecVersion)
+	case e.ID == "":
+		return fieldError(CodeMissingField, "id", "required")
+	case e.Source == "":
+		return fieldError(CodeMissingField, "source", "required")
+	case e.Type == "":
+		return fieldError(CodeMissingField, "type", "required")
+	case e.Hops < 0:
+		return fieldError(CodeInvalidField, "hops", "must not be negative")
+	case e.Data != nil && e.DataBase64 != nil:
+		return fieldError(CodeInvalidField, "data", "data and data_base64 are both set")
+	}
+	if e.Data != nil && e.DataIsJSON() && !json.Valid(e.Data) {
+		return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
+	}
+	for k, v := range e.Extensions {
+		if !validExtensionName(k) {
+			return fieldError(CodeInvalidField, k, "extension attribute names are lower-case letters and digits")
+		}
+		if reserved[k] {
+			return fieldError(CodeInvalidField, k, "a CloudEvents attribute, not an extension")
+		}
+		if !json.Valid(v) || len(v) == 0 || v[0] == '{' || v[0] == '[' {
+			return fieldError(CodeInvalidField, k, "extension attribute values are strings, numbers or booleans")
+		}
+	}
+	bp := encodeBuf.Get().(*[]byte)
+	*bp = e.AppendJSON((*bp)[:0])
+	n := len(*bp)
+	if cap(*bp) <= 64<<10 {
+		encodeBuf.Put(bp)
+	}
+	if max := lim.maxSize(); n > max {
+		return fieldError(CodeTooLarge, "", "%d bytes, over the limit of %d", n, max)
+	}
+	return nil
+}
+
+func (e *Event) contentType() string {
+	if e.DataContentType == "" {
+		return "application/json"
+	}
+	return e.DataContentType
+}
+
+var reserved = map[string]bool{
+	"specversion": true, "id": true, "source": true, "type": true, "subject": true, "time": true,
+	"datacontenttype": true, "dataschema": true, "data": true, "correlationid": true,
+	"causationid": true, "hops": true,
+}
