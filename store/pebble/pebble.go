@@ -1,0 +1,674 @@
+// Package pebble is the default store.Store: an embedded, durable log on
+// Pebble, the LSM key-value store.
+//
+// One writer goroutine owns every append. It takes all the appends waiting
+// for it, checks them in arrival order against the log and against each
+// other, and writes them as one Pebble batch with one fsync (group commit).
+// Positions are assigned in that order and a batch either lands whole or
+// not at all, so positions stay dense after any crash.
+//
+// Keys:
+//
+//	g<global:8>            record: stream, stream position, partition, time, event
+//	s<stream>\x00<pos:8>   global position of a stream's event
+//	i<event id>            global position of an event id (permanent dedup index)
+//	m<name>                store metadata
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+const (
+	prefixGlobal = 'g'
+	prefixStream = 's'
+	prefixID     = 'i'
+	prefixMeta   = 'm'
+
+	formatVersion = 1
+
+	// maxGroupEvents bounds the events one group commit carries.
+	maxGroupEvents = 16384
+	// maxCachedStreams bounds the writer's cache of stream versions.
+	maxCachedStreams = 1 << 16
+)
+
+var (
+	keyPartitions = []byte("mpartitions")
+	keyFormat     = []byte("mformat")
+)
+
+// Options configure a Pebble store. The zero value works.
+type Options struct {
+	store.Options
+	// CacheSize is Pebble's block cache in bytes. Zero means 64 MiB.
+	CacheSize int64
+	// MemTableSize is Pebble's memtable size in bytes. Zero means 32 MiB.
+	MemTableSize uint64
+	// NoSync skips the fsync before an append returns: faster, but a crash
+	// of the machine (not of the process) may lose the latest appends.
+	// Positions stay dense either way.
+	NoSync bool
+	// Logger receives Pebble's warnings and errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is a store.Store on Pebble.
+type Store struct {
+	db         *pdb.DB
+	opts       Options
+	partitions int
+	notifier   *store.Notifier
+	reqs       chan *appendReq
+	closing    chan struct{}
+	done       chan struct{}
+	closeOnce  sync.Once
+	head       atomic.Uint64 // committed events; readable from here
+
+	// closeMu keeps reads from racing db.Close.
+	closeMu struct {
+		sync.RWMutex
+		closed bool
+	}
+
+	// Owned by the writer goroutine.
+	next     uint64             // next global position
+	versions map[string]int64   // stream → version, a bounded cache
+	pending  map[string]pendRef // event id → place, within one group
+	pendVer  map[string]int64   // stream → version, within one group
+}
+
+var _ store.Store = (*Store)(nil)
+
+type pendRef struct {
+	stream string
+	enc    []byte
+	pos    store.Position
+}
+
+type appendReq struct {
+	stream   string
+	expected store.ExpectedVersion
+	events   []*event.Event
+	enc      [][]byte
+	pos      []store.Position
+	err      error
+	done     chan struct{}
+}
+
+// Open opens the store in dir, creating it if need be.
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	popts := &pdb.Options{
+		CacheSize:          64 << 20,
+		MemTableSize:       32 << 20,
+		FormatMajorVersion: pdb.FormatNewest,
+		Logger:             pebbleLogger{o.Logger},
+	}
+	if o.CacheSize > 0 {
+		popts.CacheSize = o.CacheSize
+	}
+	if o.MemTableSize > 0 {
+		popts.MemTableSize = o.MemTableSize
+	}
+	db, err := pdb.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("opening log %s: %w", dir, err)
+	}
+	s := &Store{
+		db: db, opts: o,
+		reqs:     make(chan *appendReq, 1024),
+		closing:  make(chan struct{}),
+		done:     make(chan struct{}),
+		versions: make(map[string]int64),
+		pending:  make(map[string]pendRef),
+		pendVer:  make(map[string]int64),
+	}
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening log %s: %w", dir, err)
+	}
+	s.head.Store(s.next)
+	s.notifier = store.NewNotifier(s.next)
+	go s.writer()
+	return s, nil
+}
+
+// init reads or writes the store's metadata and finds the log's end.
+func (s *Store) init() error {
+	format, err := s.getUint(keyFormat)
+	if err != nil {
+		return err
+	}
+	parts, err := s.getUint(keyPartitions)
+	if err != nil {
+		return err
+	}
+	switch {
+	case format == 0: // a new store
+		s.partitions = s.opts.Partitions
+		if s.partitions <= 0 {
+			s.partitions = store.DefaultPartitions
+		}
+		b := s.db.NewBatch()
+		b.Set(keyFormat, binary.AppendUvarint(nil, formatVersion), nil)
+		b.Set(keyPartitions, binary.AppendUvarint(nil, uint64(s.partitions)), nil)
+		if err := b.Commit(pdb.Sync); err != nil {
+			return err
+		}
+	case format != formatVersion:
+		return fmt.Errorf("store format %d, this build reads %d", format, formatVersion)
+	default:
+		s.partitions = int(parts)
+		if s.opts.Partitions > 0 && s.opts.Partitions != s.partitions {
+			return fmt.Errorf("%w: asked for %d, the store has %d", store.ErrPartitions, s.opts.Partitions, s.partitions)
+		}
+	}
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{prefixGlobal}, UpperBound: []byte{prefixGlobal + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if it.Last() {
+		s.next = binary.BigEndian.Uint64(it.Key()[1:]) + 1
+	}
+	return it.Error()
+}
+
+func (s *Store) getUint(key []byte) (uint64, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pdb.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	n, k := binary.Uvarint(v)
+	if k <= 0 {
+		return 0, fmt.Errorf("corrupt metadata %q", key)
+	}
+	return n, nil
+}
+
+// Partitions returns the store's number of partitions.
+func (s *Store) Partitions() int { return s.partitions }
+
+// Append implements store.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) ([]store.Position, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	if err := store.Prepare(stream, expected, events, s.opts.Options); err != nil {
+		return nil, err
+	}
+	r := &appendReq{stream: stream, expected: expected, events: events,
+		enc: make([][]byte, len(events)), done: make(chan struct{})}
+	for i, e := range events {
+		r.enc[i] = e.AppendBinary(nil)
+	}
+	select {
+	case s.reqs <- r:
+	case <-s.closing:
+		return nil, store.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.pos, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done: // the writer stopped; it may have answered first
+		select {
+		case <-r.done:
+			return r.pos, r.err
+		default:
+			return nil, store.ErrClosed
+		}
+	}
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	group := make([]*appendReq, 0, 256)
+	for {
+		select {
+		case r := <-s.reqs:
+			group = append(group[:0], r)
+			n := len(r.events)
+		drain:
+			for n < maxGroupEvents {
+				select {
+				case r := <-s.reqs:
+					group = append(group, r)
+					n += len(r.events)
+				default:
+					break drain
+				}
+			}
+			s.commit(group)
+			clear(group)
+		case <-s.closing:
+			for {
+				select {
+				case r := <-s.reqs:
+					r.err = store.ErrClosed
+					close(r.done)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// commit plans every request of a group, writes the accepted ones in one
+// batch and tells every requester how it went.
+func (s *Store) commit(group []*appendReq) {
+	b := s.db.NewBatch()
+	start := s.next
+	accepted := 0
+	for _, r := range group {
+		r.err = s.plan(b, r)
+		if r.err == nil {
+			accepted++
+		}
+	}
+	var err error
+	if s.next > start {
+		opt := pdb.Sync
+		if s.opts.NoSync {
+			opt = pdb.NoSync
+		}
+		err = b.Commit(opt)
+	}
+	b.Close()
+	if err != nil {
+		err = fmt.Errorf("committing to the log: %w", err)
+		s.next = start
+		clear(s.versions) // may hold versions that did not land
+		for _, r := range group {
+			if r.err == nil {
+				r.err, r.pos = err, nil
+			}
+		}
+	} else {
+		for st, v := range s.pendVer {
+			if len(s.versions) >= maxCachedStreams {
+				clear(s.versions)
+			}
+			s.versions[st] = v
+		}
+		if s.next > start {
+			s.head.Store(s.next)
+			s.notifier.Advance(s.next)
+		}
+	}
+	clear(s.pending)
+	clear(s.pendVer)
+	for _, r := range group {
+		close(r.done)
+	}
+}
+
+// plan checks one append against the log and the group so far and, if it
+// is accepted, adds its new events to b. A rejected append adds nothing.
+func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
+	r.pos = make([]store.Position, len(r.events))
+	// 0: new; 1: already placed (pos set); 2+j: repeat of event j of r.
+	kind := make([]int, len(r.events))
+	fresh := 0
+	for i, e := range r.events {
+		if ref, ok := s.pending[e.ID]; ok {
+			if ref.stream != r.stream || !bytes.Equal(ref.enc, r.enc[i]) {
+				return &store.ConflictError{Index: i, ID: e.ID}
+			}
+			r.pos[i], kind[i] = ref.pos, 1
+			continue
+		}
+		if j := indexBefore(r.events, i); j >= 0 {
+			if !bytes.Equal(r.enc[j], r.enc[i]) {
+				return &store.ConflictError{Index: i, ID: e.ID}
+			}
+			kind[i] = 2 + j
+			if kind[j] == 1 {
+				r.pos[i], kind[i] = r.pos[j], 1
+			}
+			continue
+		}
+		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
+		if err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return &store.ConflictError{Index: i, ID: e.ID}
+			}
+			return err
+		}
+		if found {
+			kind[i] = 1
+			continue
+		}
+		fresh++
+	}
+	if fresh == 0 {
+		return nil
+	}
+	version, err := s.version(r.stream)
+	if err != nil {
+		return err
+	}
+	if r.expected != store.Any && int64(r.expected) != version {
+		return &store.VersionError{Stream: r.stream, Expected: r.expected, Actual: version}
+	}
+	now := time.Now().UnixNano()
+	var key [9]byte
+	val := make([]byte, 0, 512)
+	for i, e := range r.events {
+		switch {
+		case kind[i] == 1:
+			continue
+		case kind[i] >= 2:
+			r.pos[i] = r.pos[kind[i]-2]
+			continue
+		}
+		version++
+		p := store.Position{Stream: uint64(version), Global: s.next}
+		s.next++
+		r.pos[i] = p
+
+		key[0] = prefixGlobal
+		binary.BigEndian.PutUint64(key[1:], p.Global)
+		val = appendRecordHead(val[:0], r.stream, p.Stream, event.Partition(e.CorrelationID, s.partitions), now)
+		val = append(val, r.enc[i]...)
+		b.Set(key[:], val, nil)
+		b.Set(streamKey(r.stream, p.Stream), key[1:], nil)
+		b.Set(idKey(e.ID), key[1:], nil)
+		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
+	}
+	s.pendVer[r.stream] = version
+	return nil
+}
+
+// indexBefore returns the index of an earlier event of evs with the id of
+// evs[i], or -1.
+func indexBefore(evs []*event.Event, i int) int {
+	for j := 0; j < i; j++ {
+		if evs[j].ID == evs[i].ID {
+			return j
+		}
+	}
+	return -1
+}
+
+// lookupID finds an event id in the log. If it is there with the same
+// stream and content it sets *pos and returns true; with other content it
+// returns store.ErrConflict.
+func (s *Store) lookupID(id, stream string, enc []byte, pos *store.Position) (bool, error) {
+	v, closer, err := s.db.Get(idKey(id))
+	if errors.Is(err, pdb.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	g := binary.BigEndian.Uint64(v)
+	closer.Close()
+	rec, err := s.getRecord(g)
+	if err != nil {
+		return false, err
+	}
+	if rec.stream != stream || !bytes.Equal(rec.enc, enc) {
+		return false, store.ErrConflict
+	}
+	*pos = store.Position{Stream: rec.spos, Global: g}
+	return true, nil
+}
+
+// version returns a stream's version as the group so far leaves it.
+func (s *Store) version(stream string) (int64, error) {
+	if v, ok := s.pendVer[stream]; ok {
+		return v, nil
+	}
+	if v, ok := s.versions[stream]; ok {
+		return v, nil
+	}
+	prefix := streamKey(stream, 0)[:len(stream)+2]
+	upper := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	v := int64(-1)
+	if it.Last() {
+		v = int64(binary.BigEndian.Uint64(it.Key()[len(prefix):]))
+	}
+	return v, it.Error()
+}
+
+func streamKey(stream string, pos uint64) []byte {
+	k := make([]byte, 0, len(stream)+10)
+	k = append(k, prefixStream)
+	k = append(k, stream...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, pos)
+}
+
+func idKey(id string) []byte {
+	k := make([]byte, 0, len(id)+1)
+	k = append(k, prefixID)
+	return append(k, id...)
+}
+
+func globalKey(g uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixGlobal}, g)
+}
+
+func appendRecordHead(dst []byte, stream string, spos uint64, part uint32, nanos int64) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(stream)))
+	dst = append(dst, stream...)
+	dst = binary.AppendUvarint(dst, spos)
+	dst = binary.AppendUvarint(dst, uint64(part))
+	return binary.AppendVarint(dst, nanos)
+}
+
+// rawRecord is a record value split into its parts; enc aliases the value.
+type rawRecord struct {
+	stream string
+	spos   uint64
+	part   uint32
+	nanos  int64
+	enc    []byte
+}
+
+func parseRecord(v []byte) (rawRecord, error) {
+	var r rawRecord
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return r, event.ErrCorrupt
+	}
+	r.stream = string(v[k : k+int(n)])
+	v = v[k+int(n):]
+	var k1, k2, k3 int
+	r.spos, k1 = binary.Uvarint(v)
+	if k1 <= 0 {
+		return r, event.ErrCorrupt
+	}
+	part, k2 := binary.Uvarint(v[k1:])
+	if k2 <= 0 {
+		return r, event.ErrCorrupt
+	}
+	r.part = uint32(part)
+	r.nanos, k3 = binary.Varint(v[k1+k2:])
+	if k3 <= 0 {
+		return r, event.ErrCorrupt
+	}
+	r.enc = v[k1+k2+k3:]
+	return r, nil
+}
+
+func (s *Store) getRecord(g uint64) (rawRecord, error) {
+	v, closer, err := s.db.Get(globalKey(g))
+	if err != nil {
+		return rawRecord{}, fmt.Errorf("reading record %d: %w", g, err)
+	}
+	defer closer.Close()
+	r, err := parseRecord(v)
+	r.enc = bytes.Clone(r.enc)
+	return r, err
+}
+
+func toRecord(g uint64, v []byte) (store.Record, error) {
+	raw, err := parseRecord(v)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
+	}
+	e, err := event.DecodeBinary(raw.enc)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
+	}
+	return store.Record{Event: e, Stream: raw.stream, StreamPosition: raw.spos, GlobalPosition: g,
+		Partition: raw.part, Recorded: time.Unix(0, raw.nanos)}, nil
+}
+
+// ReadAll implements store.Store.
+func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return nil, store.ErrClosed
+	}
+	head := s.head.Load()
+	if limit <= 0 || from >= head {
+		return nil, nil
+	}
+	n := min(uint64(limit), head-from)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: globalKey(from), UpperBound: globalKey(from + n)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	out := make([]store.Record, 0, n)
+	for ok := it.First(); ok; ok = it.Next() {
+		g := binary.BigEndian.Uint64(it.Key()[1:])
+		rec, err := toRecord(g, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, it.Error()
+}
+
+// ReadStream implements store.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]store.Record, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	head := s.head.Load()
+	lower := streamKey(stream, from)
+	upper := append(bytes.Clone(lower[:len(stream)+1]), 1)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []store.Record
+	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		g := binary.BigEndian.Uint64(it.Value())
+		if g >= head { // written, not yet acknowledged
+			break
+		}
+		v, closer, err := s.db.Get(globalKey(g))
+		if err != nil {
+			return nil, fmt.Errorf("reading record %d: %w", g, err)
+		}
+		rec, err := toRecord(g, v)
+		closer.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, it.Error()
+}
+
+// Head implements store.Store.
+func (s *Store) Head(ctx context.Context) (uint64, error) {
+	if s.isClosed() {
+		return 0, store.ErrClosed
+	}
+	return s.head.Load(), nil
+}
+
+// Subscribe implements store.Store.
+func (s *Store) Subscribe(ctx context.Context, from uint64) (store.Subscription, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	return store.Follow(s.ReadAll, s.notifier, from), nil
+}
+
+// Close implements store.Store. It waits for the append in progress, fails
+// the ones still queued with store.ErrClosed and closes the database.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.done
+		s.notifier.Close()
+		s.closeMu.Lock()
+		s.closeMu.closed = true
+		s.closeMu.Unlock()
+		err = s.db.Close()
+	})
+	return err
+}
+
+func (s *Store) isClosed() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// pebbleLogger sends Pebble's errors to slog and drops its chatter.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(string, ...any) {}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	panic("pebble: " + fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/choreohq/choreo/event"
+)
+
+// DefaultPartitions is the number of partitions a store is created with
+// when none is given.
+const DefaultPartitions = 64
+
+// MaxStreamLen is the longest stream name, in bytes.
+const MaxStreamLen = 512
+
+// Record is an event as the log holds it: the event and where it stands.
+type Record struct {
+	Event          *event.Event
+	Stream         string
+	StreamPosition uint64    // 0-based position within Stream
+	GlobalPosition uint64    // 0-based position in the whole log
+	Partition      uint32    // event.Partition(correlation id, partitions)
+	Recorded       time.Time // when the store committed it (wall clock, informational)
+}
+
+// Position is where an appended event landed.
+type Position struct {
+	Stream uint64 // position within its stream
+	Global uint64 // position in the whole log
+}
+
+// ExpectedVersion states what the appender believes about a stream before
+// its append: Any, NoStream, or Exact(v) where v is the stream position of
+// the stream's last event.
+type ExpectedVersion int64
+
+const (
+	// Any skips the check.
+	Any ExpectedVersion = -2
+	// NoStream requires that the stream has no events yet.
+	NoStream ExpectedVersion = -1
+)
+
+// Exact requires that the stream's last event is at stream position v.
+func Exact(v uint64) ExpectedVersion { return ExpectedVersion(v) }
+
+func (v ExpectedVersion) String() string {
+	switch {
+	case v == Any:
+		return "any"
+	case v == NoStream:
+		return "no-stream"
+	case v >= 0:
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return fmt.Sprintf("invalid(%d)", int64(v))
+}
+
+// Store is the durable, ordered event log.
+//
+// Records returned by reads may share their events with the store and with
+// other readers: treat them as read-only.
+//
+// All methods are safe for concurrent use. Global positions are dense: the
+// log holds positions 0..n-1 with no gap, after any crash. Stream positions
+// are dense within each stream.
+//
+// After Close, every method returns ErrClosed; Close itself is idempotent.
+type Store interface {
+	// Append adds events to stream as one atomic batch: all of them become
+	// durable and visible together, or none does. Before it returns
+	// successfully the batch is on stable storage (for backends that say so).
+	//
+	// Each event is first completed with event.Fill (in place: a missing id
+	// is generated, a missing correlation id set to the event's id) and
+	// then checked with Validate; a bad event fails the whole batch with an
+	// *EventError naming it, and changes nothing.
+	//
+	// Appends are idempotent by event id, forever: an event whose id is
+	// already in the log with the same content and stream gets its original
+	// position back and is not written again; the same id with different
+	// content fails the batch with a *ConflictError. A batch made only of
+	// such repeats succeeds whatever expected says, so a retried append
+	// succeeds. Otherwise expected is checked against the stream's version
+	// before the batch's new events are added; a mismatch fails with a
+	// *VersionError carrying the actual version.
+	//
+	// The result has one Position per event, in order. Cancelling ctx
+	// abandons the wait, not necessarily the append.
+	Append(ctx context.Context, stream string, expected ExpectedVersion, events []*event.Event) ([]Position, error)
+
+	// ReadStream returns up to limit records of stream from stream position
+	// from on, in order. An unknown stream reads as empty.
+	ReadStream(ctx context.Context, stream string, from uint64, limit int) ([]Record, error)
+
+	// ReadAll returns up to limit records from global position from on, in
+	// log order.
+	ReadAll(ctx context.Context, from uint64, limit int) ([]Record, error)
+
+	// Head returns the global position the next appended event will get:
+	// the number of events in the log.
+	Head(ctx context.Context) (uint64, error)
+
+	// Subscribe follows the log from global position from: first the
+	// events already there, then new ones as they are appended, each once,
+	// in log order, with no gap. A slow subscriber never slows appends; it
+	// reads at its own pace.
+	Subscribe(ctx context.Context, from uint64) (Subscription, error)
+
+	// Close releases the store. Pending appends fail with ErrClosed or
+	// complete; subscriptions end with ErrClosed.
+	Close() error
+}
+
+// Subscription is a cursor over the log made by Store.Subscribe. It is not
+// safe for concurrent use.
+type Subscription interface {
+	// Next returns the next record, waiting for it to be appended if need
+	// be. It returns ctx.Err() if ctx ends first, and ErrClosed after the
+	// subscription or its store is closed.
+	Next(ctx context.Context) (Record, error)
+	// Close ends the subscription. It is idempotent.
+	Close() error
+}
+
+// Options are the settings every backend understands. The zero value works.
+type Options struct {
+	// Partitions is the number of partitions events are spread over by
+	// correlation id. It is fixed when the store is created: zero means
+	// DefaultPartitions for a new store and the stored number for an
+	// existing one; a different number for an existing store is an error.
+	Partitions int
+	// Limits bound the events Append accepts; see event.Limits.
+	Limits event.Limits
+	// MaxBatch is the most events one Append may carry. Zero means 10,000.
+	MaxBatch int
+}
+
+func (o Options) maxBatch() int {
+	if o.MaxBatch <= 0 {
+		return 10000
+	}
+	return o.MaxBatch
+}
+
+// CheckStream reports whether name may name a stream: 1 to MaxStreamLen
+// bytes of valid UTF-8 with no NUL or other control character.
+func CheckStream(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidStream)
+	}
+	if len(name) > MaxStreamLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidStream, MaxStreamLen)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return fmt.Errorf("%w: %q holds a control character or invalid UTF-8", ErrInvalidStream, name)
+		}
+	}
+	return nil
+}
+
+// Prepare checks an append's arguments and completes its events (see
+// Store.Append) — the shared first step of every backend's Append.
+func Prepare(stream string, expected ExpectedVersion, events []*event.Event, opts Options) error {
+	if err := CheckStream(stream); err != nil {
+		return err
+	}
+	if expected < Any {
+		return fmt.Errorf("%w: %d", ErrInvalidExpectedVersion, int64(expected))
+	}
+	if len(events) == 0 {
+		return ErrEmptyBatch
+	}
+	if len(events) > opts.maxBatch() {
+		return fmt.Errorf("%w: %d events, the limit is %d", ErrBatchTooLarge, len(events), opts.maxBatch())
+	}
+	for i, e := range events {
+		if e == nil {
+			return &EventError{Index: i, Err: &event.Error{Code: event.CodeInvalidJSON, Msg: "null event"}}
+		}
+		e.Fill()
+		if err := e.Validate(opts.Limits); err != nil {
+			return &EventError{Index: i, Err: err}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,604 @@
+// Package storetest is the conformance suite every store.Store backend
+// runs: storetest.Run(t, open). It checks the contract documented on
+// store.Store — positions, expected versions, idempotency, atomic rejection
+// of bad batches, concurrent appenders, subscriptions, close and reopen.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// Opener opens (or creates) a store in dir. Durable backends must find in
+// dir what an earlier store there held; others may ignore dir.
+type Opener func(t testing.TB, dir string, opts store.Options) (store.Store, error)
+
+// Config describes the backend under test.
+type Config struct {
+	Open Opener
+	// Durable says that closing and reopening a store keeps its events, so
+	// the reopen cases run.
+	Durable bool
+}
+
+// Run runs the whole suite against the backend.
+func Run(t *testing.T, cfg Config) {
+	cases := []struct {
+		name string
+		fn   func(*testing.T, Config)
+	}{
+		{"AppendRead", testAppendRead},
+		{"ExpectedVersion", testExpectedVersion},
+		{"Idempotent", testIdempotent},
+		{"Rejections", testRejections},
+		{"FillAndPartition", testFillAndPartition},
+		{"ConcurrentAppenders", testConcurrentAppenders},
+		{"VersionRace", testVersionRace},
+		{"Subscribe", testSubscribe},
+		{"SlowSubscriber", testSlowSubscriber},
+		{"Close", testClose},
+	}
+	if cfg.Durable {
+		cases = append(cases, struct {
+			name string
+			fn   func(*testing.T, Config)
+		}{"Reopen", testReopen})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, cfg) })
+	}
+}
+
+func open(t *testing.T, cfg Config, dir string, opts store.Options) store.Store {
+	t.Helper()
+	s, err := cfg.Open(t, dir, opts)
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Ev returns a valid event of type typ with id and correlation, carrying
+// about 200 bytes of JSON data.
+func Ev(id, typ, corr string) *event.Event {
+	return &event.Event{
+		SpecVersion: event.SpecVersion, ID: id, Source: "agent/test", Type: typ, CorrelationID: corr,
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Data: json.RawMessage(`{"order_id":"` + corr + `","order_value":129.95,"currency":"EUR","customer":"c-1042","items":[{"sku":"A-1","qty":2},{"sku":"B-7","qty":1}],"note":"leave at the door, ring twice"}`),
+	}
+}
+
+var ctx = context.Background()
+
+func mustAppend(t *testing.T, s store.Store, stream string, exp store.ExpectedVersion, evs ...*event.Event) []store.Position {
+	t.Helper()
+	pos, err := s.Append(ctx, stream, exp, evs)
+	if err != nil {
+		t.Fatalf("Append(%s): %v", stream, err)
+	}
+	if len(pos) != len(evs) {
+		t.Fatalf("Append returned %d positions for %d events", len(pos), len(evs))
+	}
+	return pos
+}
+
+func head(t *testing.T, s store.Store) uint64 {
+	t.Helper()
+	h, err := s.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// checkLog reads the whole log and checks that global positions are dense,
+// stream positions dense per stream, and that ReadStream agrees.
+func checkLog(t *testing.T, s store.Store) []store.Record {
+	t.Helper()
+	var all []store.Record
+	for {
+		recs, err := s.ReadAll(ctx, uint64(len(all)), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		all = append(all, recs...)
+	}
+	if h := head(t, s); h != uint64(len(all)) {
+		t.Fatalf("Head = %d, ReadAll found %d records", h, len(all))
+	}
+	next := map[string]uint64{}
+	ids := map[string]bool{}
+	for i, r := range all {
+		if r.GlobalPosition != uint64(i) {
+			t.Fatalf("record %d has global position %d", i, r.GlobalPosition)
+		}
+		if r.StreamPosition != next[r.Stream] {
+			t.Fatalf("record %d: stream %s position %d, want %d", i, r.Stream, r.StreamPosition, next[r.Stream])
+		}
+		next[r.Stream]++
+		if ids[r.Event.ID] {
+			t.Fatalf("event id %s twice in the log", r.Event.ID)
+		}
+		ids[r.Event.ID] = true
+	}
+	for stream, n := range next {
+		recs, err := s.ReadStream(ctx, stream, 0, int(n)+10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(len(recs)) != n {
+			t.Fatalf("ReadStream(%s) = %d records, want %d", stream, len(recs), n)
+		}
+		for i, r := range recs {
+			if r.StreamPosition != uint64(i) || r.Stream != stream || all[r.GlobalPosition].Event.ID != r.Event.ID {
+				t.Fatalf("ReadStream(%s)[%d] disagrees with ReadAll: %+v", stream, i, r)
+			}
+		}
+	}
+	return all
+}
+
+func testAppendRead(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	if h := head(t, s); h != 0 {
+		t.Fatalf("new store Head = %d", h)
+	}
+	pos := mustAppend(t, s, "order-1", store.Any, Ev("a", "order_received", "order-1"), Ev("b", "payment_successful", "order-1"))
+	want := []store.Position{{Stream: 0, Global: 0}, {Stream: 1, Global: 1}}
+	if fmt.Sprint(pos) != fmt.Sprint(want) {
+		t.Fatalf("positions = %v, want %v", pos, want)
+	}
+	pos = mustAppend(t, s, "order-2", store.Any, Ev("c", "order_received", "order-2"))
+	if pos[0] != (store.Position{Stream: 0, Global: 2}) {
+		t.Fatalf("position = %v, want {0 2}", pos[0])
+	}
+	all := checkLog(t, s)
+	if len(all) != 3 {
+		t.Fatalf("log has %d records, want 3", len(all))
+	}
+	got := all[1]
+	in := Ev("b", "payment_successful", "order-1")
+	in.Fill()
+	if string(got.Event.AppendJSON(nil)) != string(in.AppendJSON(nil)) || got.Stream != "order-1" {
+		t.Fatalf("read back %s in %s, want %s", got.Event.AppendJSON(nil), got.Stream, in.AppendJSON(nil))
+	}
+	if got.Recorded.IsZero() {
+		t.Error("Recorded not set")
+	}
+	recs, err := s.ReadStream(ctx, "order-1", 1, 10)
+	if err != nil || len(recs) != 1 || recs[0].Event.ID != "b" {
+		t.Fatalf("ReadStream from 1 = %v, %v", recs, err)
+	}
+	recs, err = s.ReadAll(ctx, 1, 1)
+	if err != nil || len(recs) != 1 || recs[0].Event.ID != "b" {
+		t.Fatalf("ReadAll(1, 1) = %v, %v", recs, err)
+	}
+	if recs, err := s.ReadStream(ctx, "nope", 0, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("ReadStream of unknown stream = %v, %v", recs, err)
+	}
+	if recs, err := s.ReadAll(ctx, 99, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("ReadAll past the end = %v, %v", recs, err)
+	}
+}
+
+func testExpectedVersion(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	mustAppend(t, s, "x", store.NoStream, Ev("1", "t", "x"))
+	mustAppend(t, s, "x", store.Exact(0), Ev("2", "t", "x"), Ev("3", "t", "x"))
+	mustAppend(t, s, "x", store.Any, Ev("4", "t", "x"))
+	for _, tc := range []struct {
+		name   string
+		stream string
+		exp    store.ExpectedVersion
+		actual int64
+	}{
+		{"no-stream on existing", "x", store.NoStream, 3},
+		{"stale exact", "x", store.Exact(1), 3},
+		{"future exact", "x", store.Exact(9), 3},
+		{"exact on missing", "y", store.Exact(0), -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := head(t, s)
+			_, err := s.Append(ctx, tc.stream, tc.exp, []*event.Event{Ev("new-"+tc.name, "t", "x")})
+			var ve *store.VersionError
+			if !errors.As(err, &ve) || !errors.Is(err, store.ErrWrongVersion) {
+				t.Fatalf("got %v, want *VersionError", err)
+			}
+			if ve.Actual != tc.actual || ve.Expected != tc.exp || ve.Stream != tc.stream {
+				t.Fatalf("got %+v, want actual %d", ve, tc.actual)
+			}
+			if h := head(t, s); h != before {
+				t.Fatalf("rejected append moved Head from %d to %d", before, h)
+			}
+		})
+	}
+}
+
+func testIdempotent(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	first := mustAppend(t, s, "o", store.NoStream, Ev("a", "t", "o"), Ev("b", "t", "o"))
+	// A retried append: same events, stale expectation, same answer.
+	again := mustAppend(t, s, "o", store.NoStream, Ev("a", "t", "o"), Ev("b", "t", "o"))
+	if fmt.Sprint(first) != fmt.Sprint(again) {
+		t.Fatalf("retry got %v, want %v", again, first)
+	}
+	if h := head(t, s); h != 2 {
+		t.Fatalf("Head after retry = %d, want 2", h)
+	}
+	// A batch of one old and one new event writes only the new one.
+	mixed := mustAppend(t, s, "o", store.Exact(1), Ev("b", "t", "o"), Ev("c", "t", "o"))
+	if mixed[0] != first[1] || mixed[1] != (store.Position{Stream: 2, Global: 2}) {
+		t.Fatalf("mixed batch got %v", mixed)
+	}
+	// Repeats inside one batch land once.
+	in := mustAppend(t, s, "o", store.Any, Ev("d", "t", "o"), Ev("d", "t", "o"))
+	if in[0] != in[1] || in[0].Global != 3 {
+		t.Fatalf("repeat in batch got %v", in)
+	}
+	before := head(t, s)
+	for _, tc := range []struct {
+		name   string
+		stream string
+		evs    []*event.Event
+		index  int
+	}{
+		{"same id, other content", "o", []*event.Event{Ev("e", "t", "o"), Ev("a", "other", "o")}, 1},
+		{"same id, other stream", "p", []*event.Event{Ev("a", "t", "o")}, 0},
+		{"same id twice in batch, differing", "o", []*event.Event{Ev("f", "t", "o"), Ev("f", "u", "o")}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Append(ctx, tc.stream, store.Any, tc.evs)
+			var ce *store.ConflictError
+			if !errors.As(err, &ce) || !errors.Is(err, store.ErrConflict) || ce.Index != tc.index {
+				t.Fatalf("got %v, want *ConflictError at index %d", err, tc.index)
+			}
+			if h := head(t, s); h != before {
+				t.Fatalf("rejected batch moved Head from %d to %d", before, h)
+			}
+		})
+	}
+	checkLog(t, s)
+}
+
+func testRejections(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{Limits: event.Limits{MaxSize: 4096}, MaxBatch: 5})
+	mustAppend(t, s, "o", store.Any, Ev("keep", "t", "o"))
+	noType := Ev("x2", "", "o")
+	big := Ev("x3", "t", "o")
+	big.Data = json.RawMessage(`"` + string(make([]byte, 5000)) + `"`)
+	for i := range 5000 {
+		big.Data[1+i] = 'x'
+	}
+	badData := Ev("x4", "t", "o")
+	badData.Data = json.RawMessage(`{nope}`)
+	for _, tc := range []struct {
+		name   string
+		stream string
+		exp    store.ExpectedVersion
+		evs    []*event.Event
+		want   error
+		field  string
+		index  int
+	}{
+		{"missing type", "o", store.Any, []*event.Event{Ev("x1", "t", "o"), noType}, errInvalid, "type", 1},
+		{"too large", "o", store.Any, []*event.Event{big}, errInvalid, "", 0},
+		{"data not JSON", "o", store.Any, []*event.Event{badData}, errInvalid, "data", 0},
+		{"null event", "o", store.Any, []*event.Event{nil}, errInvalid, "", 0},
+		{"empty batch", "o", store.Any, nil, store.ErrEmptyBatch, "", 0},
+		{"batch over limit", "o", store.Any, []*event.Event{Ev("1", "t", "o"), Ev("2", "t", "o"), Ev("3", "t", "o"), Ev("4", "t", "o"), Ev("5", "t", "o"), Ev("6", "t", "o")}, store.ErrBatchTooLarge, "", 0},
+		{"empty stream", "", store.Any, []*event.Event{Ev("y", "t", "o")}, store.ErrInvalidStream, "", 0},
+		{"NUL in stream", "a\x00b", store.Any, []*event.Event{Ev("y", "t", "o")}, store.ErrInvalidStream, "", 0},
+		{"bad expected version", "o", store.ExpectedVersion(-7), []*event.Event{Ev("y", "t", "o")}, store.ErrInvalidExpectedVersion, "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.Append(ctx, tc.stream, tc.exp, tc.evs)
+			if tc.want == errInvalid {
+				var ee *store.EventError
+				var fe *event.Error
+				if !errors.As(err, &ee) || !errors.As(err, &fe) || !errors.Is(err, event.ErrInvalid) {
+					t.Fatalf("got %v, want *EventError wrapping *event.Error", err)
+				}
+				if ee.Index != tc.index || fe.Field != tc.field {
+					t.Fatalf("got index %d field %q (%v), want index %d field %q", ee.Index, fe.Field, err, tc.index, tc.field)
+				}
+			} else if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			if h := head(t, s); h != 1 {
+				t.Fatalf("rejected append changed the log: Head = %d", h)
+			}
+		})
+	}
+}
+
+func testFillAndPartition(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{Partitions: 16})
+	noID := Ev("", "t", "")
+	withCorr := Ev("k", "t", "order-77")
+	mustAppend(t, s, "misc", store.Any, noID, withCorr)
+	if len(noID.ID) != 36 || noID.CorrelationID != noID.ID {
+		t.Fatalf("event without id: id=%q correlation=%q", noID.ID, noID.CorrelationID)
+	}
+	all := checkLog(t, s)
+	if all[0].Event.ID != noID.ID || all[0].Event.CorrelationID != noID.ID {
+		t.Fatalf("stored %+v, want the generated id and its own correlation", all[0].Event)
+	}
+	for _, r := range all {
+		if want := event.Partition(r.Event.CorrelationID, 16); r.Partition != want {
+			t.Errorf("%s: partition %d, want %d", r.Event.ID, r.Partition, want)
+		}
+	}
+}
+
+func testConcurrentAppenders(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	const producers, appends = 64, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for p := range producers {
+		wg.Go(func() {
+			for i := range appends {
+				stream := fmt.Sprintf("own-%d", p)
+				if i%2 == 0 {
+					stream = "shared"
+				}
+				id := fmt.Sprintf("p%d-%d", p, i)
+				pos, err := s.Append(ctx, stream, store.Any, []*event.Event{Ev(id+"a", "t", stream), Ev(id+"b", "t", stream)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if pos[1].Global != pos[0].Global+1 || pos[1].Stream != pos[0].Stream+1 {
+					errs <- fmt.Errorf("batch %s not contiguous: %v", id, pos)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	all := checkLog(t, s)
+	if len(all) != producers*appends*2 {
+		t.Fatalf("log has %d records, want %d", len(all), producers*appends*2)
+	}
+}
+
+func testVersionRace(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	mustAppend(t, s, "race", store.NoStream, Ev("base", "t", "race"))
+	for round := range 5 {
+		const racers = 64
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, losses := 0, 0
+		for r := range racers {
+			wg.Go(func() {
+				_, err := s.Append(ctx, "race", store.Exact(uint64(round)), []*event.Event{Ev(fmt.Sprintf("r%d-%d", round, r), "t", "race")})
+				mu.Lock()
+				defer mu.Unlock()
+				var ve *store.VersionError
+				switch {
+				case err == nil:
+					wins++
+				case errors.As(err, &ve) && ve.Actual == int64(round)+1:
+					losses++
+				default:
+					t.Errorf("racer %d: %v", r, err)
+				}
+			})
+		}
+		wg.Wait()
+		if wins != 1 || losses != racers-1 {
+			t.Fatalf("round %d: %d winners and %d losers, want 1 and %d", round, wins, losses, racers-1)
+		}
+	}
+	checkLog(t, s)
+}
+
+func testSubscribe(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	const pre = 100
+	for i := range pre {
+		mustAppend(t, s, "pre", store.Any, Ev(fmt.Sprintf("pre-%d", i), "t", "pre"))
+	}
+	const producers, each = 16, 50
+	total := uint64(pre + producers*each)
+	starts := []uint64{0, 37, pre, total - 1}
+	type result struct {
+		from uint64
+		err  error
+	}
+	results := make(chan result, len(starts))
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, from := range starts {
+		sub, err := s.Subscribe(cctx, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			defer sub.Close()
+			seen := map[string]bool{}
+			want := from
+			for want < total {
+				r, err := sub.Next(cctx)
+				if err != nil {
+					results <- result{from, fmt.Errorf("Next at %d: %w", want, err)}
+					return
+				}
+				if r.GlobalPosition != want {
+					results <- result{from, fmt.Errorf("got position %d, want %d", r.GlobalPosition, want)}
+					return
+				}
+				if seen[r.Event.ID] {
+					results <- result{from, fmt.Errorf("event %s twice", r.Event.ID)}
+					return
+				}
+				seen[r.Event.ID] = true
+				want++
+			}
+			results <- result{from, nil}
+		}()
+	}
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := s.Append(ctx, fmt.Sprintf("live-%d", p%4), store.Any, []*event.Event{Ev(fmt.Sprintf("live-%d-%d", p, i), "t", "c")}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for range starts {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("subscriber from %d: %v", r.from, r.err)
+		}
+	}
+}
+
+func testSlowSubscriber(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	sub, err := s.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// A subscriber that reads nothing must not hold appends back.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 2000 {
+			if _, err := s.Append(ctx, "s", store.Any, []*event.Event{Ev(fmt.Sprintf("e%d", i), "t", "s")}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("appends stalled behind an idle subscriber")
+	}
+	for i := range 2000 {
+		r, err := sub.Next(ctx)
+		if err != nil || r.GlobalPosition != uint64(i) {
+			t.Fatalf("Next = %d, %v; want %d", r.GlobalPosition, err, i)
+		}
+	}
+	// A waiting Next returns when its context ends.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := sub.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next on an idle log = %v, want deadline exceeded", err)
+	}
+}
+
+func testClose(t *testing.T, cfg Config) {
+	s, err := cfg.Open(t, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "c", store.Any, Ev("1", "t", "c"))
+	sub, err := s.Subscribe(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan error, 1)
+	go func() {
+		_, err := sub.Next(ctx)
+		woke <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	select {
+	case err := <-woke:
+		if !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("waiting Next after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not wake a waiting subscriber")
+	}
+	if _, err := s.Append(ctx, "c", store.Any, []*event.Event{Ev("2", "t", "c")}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Append after Close = %v", err)
+	}
+	if _, err := s.ReadAll(ctx, 0, 1); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ReadAll after Close = %v", err)
+	}
+	if _, err := s.ReadStream(ctx, "c", 0, 1); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("ReadStream after Close = %v", err)
+	}
+	if _, err := s.Head(ctx); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Head after Close = %v", err)
+	}
+	if _, err := s.Subscribe(ctx, 0); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Subscribe after Close = %v", err)
+	}
+}
+
+func testReopen(t *testing.T, cfg Config) {
+	dir := t.TempDir()
+	s, err := cfg.Open(t, dir, store.Options{Partitions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		mustAppend(t, s, fmt.Sprintf("o-%d", i%5), store.Any, Ev(fmt.Sprintf("e%d", i), "t", fmt.Sprintf("o-%d", i%5)))
+	}
+	before := checkLog(t, s)
+	s.Close()
+
+	if _, err := cfg.Open(t, dir, store.Options{Partitions: 16}); !errors.Is(err, store.ErrPartitions) {
+		t.Fatalf("reopening with other partitions = %v, want ErrPartitions", err)
+	}
+	s = open(t, cfg, dir, store.Options{})
+	after := checkLog(t, s)
+	if len(after) != len(before) {
+		t.Fatalf("reopened log has %d records, want %d", len(after), len(before))
+	}
+	for i := range before {
+		a, b := before[i], after[i]
+		if string(a.Event.AppendJSON(nil)) != string(b.Event.AppendJSON(nil)) || a.Stream != b.Stream ||
+			a.StreamPosition != b.StreamPosition || a.Partition != b.Partition || !a.Recorded.Equal(b.Recorded) {
+			t.Fatalf("record %d changed across reopen:\n%+v\n%+v", i, a, b)
+		}
+	}
+	// Dedup and versions survive too.
+	pos := mustAppend(t, s, "o-0", store.Exact(9), Ev("e0", "t", "o-0"))
+	if pos[0] != (store.Position{Stream: 0, Global: 0}) {
+		t.Fatalf("repeat after reopen got %v", pos)
+	}
+	pos = mustAppend(t, s, "o-0", store.Exact(9), Ev("new", "t", "o-0"))
+	if pos[0] != (store.Position{Stream: 10, Global: 50}) {
+		t.Fatalf("append after reopen got %v", pos)
+	}
+}
+
+// errInvalid marks the cases that expect an invalid-event error.
+var errInvalid = event.ErrInvalid
