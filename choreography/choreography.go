@@ -1,6 +1,7 @@
 package choreography
 
 import (
+	"sort"
 	"time"
 
 	"github.com/choreohq/choreo/condition"
@@ -88,3 +89,34 @@ const (
 	GroupCorrelation = "correlation"
 	GroupGlobal      = "global"
 )
+
+// EventTypes returns the event types the choreography reacts to, sorted
+// and without repeats: pattern event types ("*" included), sequence
+// steps, and the trigger, required, counted and expected events of
+// complex patterns. Engines use it to index rules by event type.
+func (c *Choreography) EventTypes() []string {
+	seen := map[string]bool{}
+	add := func(ts ...string) {
+		for _, t := range ts {
+			if t != "" {
+				seen[t] = true
+			}
+		}
+	}
+	for _, p := range c.Patterns {
+		add(p.EventType)
+	}
+	for _, s := range c.Sequences {
+		add(s.Events...)
+	}
+	for _, x := range c.Complex {
+		add(x.EventType, x.TriggerEvent, x.ExpectedEvent)
+		add(x.RequiredEvents...)
+	}
+	types := make([]string, 0, len(seen))
+	for t := range seen {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}

@@ -1,0 +1,364 @@
+package condition
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+)
+
+// This file gives CEL a view of JSON text that decodes only what a
+// condition reads. A condition such as `data.amount > 1000` looks up one
+// key of the top-level object: scanning the text for it is several times
+// cheaper than decoding the whole object. Objects stay undecoded until a
+// key is read; strings, numbers, booleans and null are decoded when read;
+// arrays, and objects that are iterated, compared or converted, are
+// decoded in full with encoding/json.
+//
+// JSON numbers become CEL doubles, as in CEL's own JSON mapping. When an
+// object holds a key more than once, the last one wins, as with
+// encoding/json.
+
+// jsonValue returns the CEL value of the JSON text b. An object is not
+// scanned until a key is read.
+func jsonValue(b []byte) ref.Val {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return types.NullValue
+	}
+	if b[0] == '{' && b[len(b)-1] == '}' {
+		return jsonObject{b}
+	}
+	end, err := skipValue(b, 0)
+	if err != nil {
+		return types.WrapErr(err)
+	}
+	if end != len(b) {
+		return types.WrapErr(fmt.Errorf("%w: trailing text after value", ErrJSON))
+	}
+	return decodeJSON(b)
+}
+
+// decodeJSON decodes one JSON value whose extent is exactly v.
+func decodeJSON(v []byte) ref.Val {
+	switch c := v[0]; {
+	case c == '{':
+		return jsonObject{v}
+	case c == '"':
+		if s, ok := plainString(v); ok {
+			return types.String(s)
+		}
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			return types.WrapErr(fmt.Errorf("%w: %v", ErrJSON, err))
+		}
+		return types.String(s)
+	case c == 't' && string(v) == "true":
+		return types.True
+	case c == 'f' && string(v) == "false":
+		return types.False
+	case c == 'n' && string(v) == "null":
+		return types.NullValue
+	case c == '-' || (c >= '0' && c <= '9'):
+		if !isNumber(v) {
+			break
+		}
+		f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+		if err != nil {
+			return types.WrapErr(fmt.Errorf("%w: number %q: %v", ErrJSON, v, err))
+		}
+		return types.Double(f)
+	case c == '[':
+		return decodeFull(v)
+	}
+	return types.WrapErr(fmt.Errorf("%w: unexpected %q", ErrJSON, truncate(v)))
+}
+
+// decodeFull decodes v with encoding/json and adapts the result.
+func decodeFull(v []byte) ref.Val {
+	var x any
+	if err := json.Unmarshal(v, &x); err != nil {
+		return types.WrapErr(fmt.Errorf("%w: %v", ErrJSON, err))
+	}
+	return theProvider.NativeToValue(x)
+}
+
+// plainString returns the contents of a JSON string without escapes or
+// control characters.
+func plainString(v []byte) (string, bool) {
+	if len(v) < 2 || v[len(v)-1] != '"' {
+		return "", false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(v[1 : len(v)-1]), true
+}
+
+func isNumber(v []byte) bool {
+	for _, c := range v {
+		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(v []byte) string {
+	if len(v) > 20 {
+		return string(v[:20]) + "…"
+	}
+	return string(v)
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+var errTruncated = fmt.Errorf("%w: unexpected end of text", ErrJSON)
+
+// skipString returns the index after the string starting at b[i] and
+// whether it holds escapes.
+func skipString(b []byte, i int) (int, bool, error) {
+	esc := false
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, false, errTruncated
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// precede it.
+		n := 0
+		for m := j - 1; m > i && b[m] == '\\'; m-- {
+			n++
+		}
+		if n > 0 {
+			esc = true
+		}
+		if n%2 == 0 {
+			return j + 1, esc, nil
+		}
+		j++
+	}
+}
+
+// skipValue returns the index after the value starting at b[i]. It checks
+// only what it must to find the end; decoding checks the rest.
+func skipValue(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errTruncated
+	}
+	switch b[i] {
+	case '"':
+		end, _, err := skipString(b, i)
+		return end, err
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _, err := skipString(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errTruncated
+	case '}', ']', ',', ':':
+		return 0, fmt.Errorf("%w: unexpected %q", ErrJSON, b[i])
+	}
+	j := i
+	for j < len(b) {
+		c := b[j]
+		if c == ',' || c == '}' || c == ']' || c == ':' || c == '"' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			break
+		}
+		j++
+	}
+	return j, nil
+}
+
+// jsonObject is a JSON object, undecoded. b spans exactly the object, from
+// '{' to '}'.
+type jsonObject struct{ b []byte }
+
+var (
+	_ traits.Mapper = jsonObject{}
+	_ ref.Val       = jsonObject{}
+)
+
+// members calls f for each member, with the key still quoted, until f
+// returns false.
+func (o jsonObject) members(f func(key []byte, esc bool, val []byte) bool) error {
+	b := o.b
+	i := skipWS(b, 1)
+	if i < len(b) && b[i] == '}' {
+		return nil
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return fmt.Errorf("%w: object key expected", ErrJSON)
+		}
+		kend, esc, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		key := b[i:kend]
+		i = skipWS(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return fmt.Errorf("%w: ':' expected after object key", ErrJSON)
+		}
+		i = skipWS(b, i+1)
+		vend, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		if vend == i {
+			return fmt.Errorf("%w: object value expected", ErrJSON)
+		}
+		if !f(key, esc, b[i:vend]) {
+			return nil
+		}
+		i = skipWS(b, vend)
+		if i >= len(b) {
+			return errTruncated
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return nil
+		default:
+			return fmt.Errorf("%w: ',' or '}' expected in object", ErrJSON)
+		}
+	}
+}
+
+// lookup returns the text of the value of key; the last one when the key
+// occurs more than once.
+func (o jsonObject) lookup(key string) ([]byte, bool, error) {
+	var val []byte
+	found := false
+	err := o.members(func(k []byte, esc bool, v []byte) bool {
+		if esc || !utf8.Valid(k) {
+			// Escapes, or bytes that encoding/json would replace.
+			var s string
+			if json.Unmarshal(k, &s) == nil && s == key {
+				val, found = v, true
+			}
+		} else if string(k[1:len(k)-1]) == key {
+			val, found = v, true
+		}
+		return true
+	})
+	return val, found, err
+}
+
+// Find implements traits.Mapper.
+func (o jsonObject) Find(key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		// Only string keys can be present in a JSON object.
+		return nil, false
+	}
+	v, found, err := o.lookup(string(k))
+	if err != nil {
+		return types.WrapErr(err), false
+	}
+	if !found {
+		return nil, false
+	}
+	return decodeJSON(v), true
+}
+
+// Get implements traits.Indexer.
+func (o jsonObject) Get(key ref.Val) ref.Val {
+	v, found := o.Find(key)
+	if !found && v == nil {
+		return types.NewErr("no such key: %v", key)
+	}
+	return v
+}
+
+// Contains implements traits.Container.
+func (o jsonObject) Contains(key ref.Val) ref.Val {
+	v, found := o.Find(key)
+	if v != nil && types.IsError(v) {
+		return v
+	}
+	return types.Bool(found)
+}
+
+// Size implements traits.Sizer. It decodes the object in full, so that a
+// key that occurs twice counts once.
+func (o jsonObject) Size() ref.Val {
+	if m, ok := o.full().(traits.Sizer); ok {
+		return m.Size()
+	}
+	return o.full()
+}
+
+// full returns the object decoded in full.
+func (o jsonObject) full() ref.Val { return decodeFull(o.b) }
+
+// Iterator implements traits.Iterable.
+func (o jsonObject) Iterator() traits.Iterator {
+	if m, ok := o.full().(traits.Mapper); ok {
+		return m.Iterator()
+	}
+	return types.NewStringInterfaceMap(theProvider, nil).(traits.Mapper).Iterator()
+}
+
+// ConvertToNative implements ref.Val.
+func (o jsonObject) ConvertToNative(t reflect.Type) (any, error) {
+	return o.full().ConvertToNative(t)
+}
+
+// ConvertToType implements ref.Val.
+func (o jsonObject) ConvertToType(t ref.Type) ref.Val {
+	switch t {
+	case types.TypeType:
+		return types.MapType
+	case types.MapType:
+		return o
+	}
+	return o.full().ConvertToType(t)
+}
+
+// Equal implements ref.Val.
+func (o jsonObject) Equal(other ref.Val) ref.Val { return o.full().Equal(other) }
+
+// Type implements ref.Val.
+func (o jsonObject) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val: the object decoded by encoding/json, or nil
+// when the text is malformed.
+func (o jsonObject) Value() any {
+	var x map[string]any
+	if json.Unmarshal(o.b, &x) != nil {
+		return nil
+	}
+	return x
+}
