@@ -27,6 +27,7 @@ import (
 	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
@@ -73,10 +74,12 @@ type Store struct {
 	partitions int
 	notifier   *store.Notifier
 	reqs       chan *appendReq
+	acks       chan *group // planned groups, in log order, waiting for their fsync
 	closing    chan struct{}
-	done       chan struct{}
+	done       chan struct{} // closed when the writer and acker have stopped
 	closeOnce  sync.Once
-	head       atomic.Uint64 // committed events; readable from here
+	head       atomic.Uint64 // acknowledged events; readers see no further
+	broken     atomic.Pointer[error]
 
 	// closeMu keeps reads from racing db.Close.
 	closeMu struct {
@@ -88,7 +91,14 @@ type Store struct {
 	next     uint64             // next global position
 	versions map[string]int64   // stream → version, a bounded cache
 	pending  map[string]pendRef // event id → place, within one group
-	pendVer  map[string]int64   // stream → version, within one group
+}
+
+// group is the appends of one Pebble batch.
+type group struct {
+	reqs  []*appendReq
+	batch *pdb.Batch // nil when the group wrote nothing
+	next  uint64     // the log's end once the group is durable
+	err   error      // from applying the batch
 }
 
 var _ store.Store = (*Store)(nil)
@@ -104,6 +114,7 @@ type appendReq struct {
 	expected store.ExpectedVersion
 	events   []*event.Event
 	enc      [][]byte
+	fresh    []bool // ids the store generated itself: new by construction
 	pos      []store.Position
 	err      error
 	done     chan struct{}
@@ -124,6 +135,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		FormatMajorVersion: pdb.FormatNewest,
 		Logger:             pebbleLogger{o.Logger},
 	}
+	// Bloom filters spare most sstable reads of the dedup lookups, which
+	// mostly ask for ids that are not there.
+	for i := range popts.Levels {
+		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	if o.CacheSize > 0 {
 		popts.CacheSize = o.CacheSize
 	}
@@ -137,11 +153,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s := &Store{
 		db: db, opts: o,
 		reqs:     make(chan *appendReq, 1024),
+		acks:     make(chan *group, 4),
 		closing:  make(chan struct{}),
 		done:     make(chan struct{}),
 		versions: make(map[string]int64),
 		pending:  make(map[string]pendRef),
-		pendVer:  make(map[string]int64),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -149,7 +165,14 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s.head.Store(s.next)
 	s.notifier = store.NewNotifier(s.next)
-	go s.writer()
+	ackerDone := make(chan struct{})
+	go func() { defer close(ackerDone); s.acker() }()
+	go func() {
+		s.writer()
+		close(s.acks)
+		<-ackerDone
+		close(s.done)
+	}()
 	return s, nil
 }
 
@@ -221,11 +244,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	if s.isClosed() {
 		return nil, store.ErrClosed
 	}
+	r := &appendReq{stream: stream, expected: expected, events: events,
+		enc: make([][]byte, len(events)), fresh: make([]bool, len(events)), done: make(chan struct{})}
+	for i, e := range events {
+		r.fresh[i] = e != nil && e.ID == ""
+	}
 	if err := store.Prepare(stream, expected, events, s.opts.Options); err != nil {
 		return nil, err
 	}
-	r := &appendReq{stream: stream, expected: expected, events: events,
-		enc: make([][]byte, len(events)), done: make(chan struct{})}
 	for i, e := range events {
 		r.enc[i] = e.AppendBinary(nil)
 	}
@@ -251,26 +277,29 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	}
 }
 
+// writer plans groups of appends and applies each as one batch, without
+// waiting for its fsync: the acker waits, while the writer plans the next
+// group. Batches enter the WAL in position order, so a synced group implies
+// every group before it is synced too.
 func (s *Store) writer() {
-	defer close(s.done)
-	group := make([]*appendReq, 0, 256)
 	for {
 		select {
 		case r := <-s.reqs:
-			group = append(group[:0], r)
+			g := &group{reqs: make([]*appendReq, 1, 64)}
+			g.reqs[0] = r
 			n := len(r.events)
 		drain:
 			for n < maxGroupEvents {
 				select {
 				case r := <-s.reqs:
-					group = append(group, r)
+					g.reqs = append(g.reqs, r)
 					n += len(r.events)
 				default:
 					break drain
 				}
 			}
-			s.commit(group)
-			clear(group)
+			s.apply(g)
+			s.acks <- g
 		case <-s.closing:
 			for {
 				select {
@@ -285,53 +314,71 @@ func (s *Store) writer() {
 	}
 }
 
-// commit plans every request of a group, writes the accepted ones in one
-// batch and tells every requester how it went.
-func (s *Store) commit(group []*appendReq) {
+// apply plans every append of g and applies the accepted ones as one batch.
+func (s *Store) apply(g *group) {
+	if errp := s.broken.Load(); errp != nil {
+		g.err = *errp
+		return
+	}
 	b := s.db.NewBatch()
 	start := s.next
-	accepted := 0
-	for _, r := range group {
+	for _, r := range g.reqs {
 		r.err = s.plan(b, r)
-		if r.err == nil {
-			accepted++
-		}
-	}
-	var err error
-	if s.next > start {
-		opt := pdb.Sync
-		if s.opts.NoSync {
-			opt = pdb.NoSync
-		}
-		err = b.Commit(opt)
-	}
-	b.Close()
-	if err != nil {
-		err = fmt.Errorf("committing to the log: %w", err)
-		s.next = start
-		clear(s.versions) // may hold versions that did not land
-		for _, r := range group {
-			if r.err == nil {
-				r.err, r.pos = err, nil
-			}
-		}
-	} else {
-		for st, v := range s.pendVer {
-			if len(s.versions) >= maxCachedStreams {
-				clear(s.versions)
-			}
-			s.versions[st] = v
-		}
-		if s.next > start {
-			s.head.Store(s.next)
-			s.notifier.Advance(s.next)
-		}
 	}
 	clear(s.pending)
-	clear(s.pendVer)
-	for _, r := range group {
-		close(r.done)
+	g.next = s.next
+	if s.next == start {
+		b.Close()
+		return
 	}
+	g.batch = b
+	if s.opts.NoSync {
+		g.err = b.Commit(pdb.NoSync)
+	} else {
+		g.err = s.db.ApplyNoSyncWait(b, pdb.Sync)
+	}
+	if g.err != nil {
+		s.fail(g.err)
+	}
+}
+
+// acker waits for each group's fsync, in order, then makes its events
+// visible and answers its appends.
+func (s *Store) acker() {
+	for g := range s.acks {
+		if g.batch != nil {
+			if g.err == nil && !s.opts.NoSync {
+				g.err = g.batch.SyncWait()
+			}
+			g.batch.Close()
+		}
+		if g.err == nil {
+			if errp := s.broken.Load(); errp != nil {
+				g.err = *errp // an earlier group failed; this one may rest on it
+			}
+		}
+		if g.err != nil {
+			s.fail(g.err)
+			for _, r := range g.reqs {
+				if r.err == nil {
+					r.err, r.pos = g.err, nil
+				}
+			}
+		} else if g.next > s.head.Load() {
+			s.head.Store(g.next)
+			s.notifier.Advance(g.next)
+		}
+		for _, r := range g.reqs {
+			close(r.done)
+		}
+	}
+}
+
+// fail marks the store broken: a write to the log failed, and no append
+// is accepted until the store is reopened.
+func (s *Store) fail(err error) {
+	err = fmt.Errorf("%w: writing to the log: %v", ErrBroken, err)
+	s.broken.CompareAndSwap(nil, &err)
 }
 
 // plan checks one append against the log and the group so far and, if it
@@ -357,6 +404,10 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 			if kind[j] == 1 {
 				r.pos[i], kind[i] = r.pos[j], 1
 			}
+			continue
+		}
+		if r.fresh[i] {
+			fresh++
 			continue
 		}
 		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
@@ -407,7 +458,10 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		b.Set(idKey(e.ID), key[1:], nil)
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
 	}
-	s.pendVer[r.stream] = version
+	if _, ok := s.versions[r.stream]; !ok && len(s.versions) >= maxCachedStreams {
+		clear(s.versions)
+	}
+	s.versions[r.stream] = version
 	return nil
 }
 
@@ -446,11 +500,8 @@ func (s *Store) lookupID(id, stream string, enc []byte, pos *store.Position) (bo
 	return true, nil
 }
 
-// version returns a stream's version as the group so far leaves it.
+// version returns a stream's version as the appends planned so far leave it.
 func (s *Store) version(stream string) (int64, error) {
-	if v, ok := s.pendVer[stream]; ok {
-		return v, nil
-	}
 	if v, ok := s.versions[stream]; ok {
 		return v, nil
 	}

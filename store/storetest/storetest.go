@@ -100,9 +100,9 @@ func head(t *testing.T, s store.Store) uint64 {
 	return h
 }
 
-// checkLog reads the whole log and checks that global positions are dense,
+// CheckLog reads the whole log and checks that global positions are dense,
 // stream positions dense per stream, and that ReadStream agrees.
-func checkLog(t *testing.T, s store.Store) []store.Record {
+func CheckLog(t *testing.T, s store.Store) []store.Record {
 	t.Helper()
 	var all []store.Record
 	for {
@@ -164,7 +164,7 @@ func testAppendRead(t *testing.T, cfg Config) {
 	if pos[0] != (store.Position{Stream: 0, Global: 2}) {
 		t.Fatalf("position = %v, want {0 2}", pos[0])
 	}
-	all := checkLog(t, s)
+	all := CheckLog(t, s)
 	if len(all) != 3 {
 		t.Fatalf("log has %d records, want 3", len(all))
 	}
@@ -269,7 +269,7 @@ func testIdempotent(t *testing.T, cfg Config) {
 			}
 		})
 	}
-	checkLog(t, s)
+	CheckLog(t, s)
 }
 
 func testRejections(t *testing.T, cfg Config) {
@@ -331,7 +331,7 @@ func testFillAndPartition(t *testing.T, cfg Config) {
 	if len(noID.ID) != 36 || noID.CorrelationID != noID.ID {
 		t.Fatalf("event without id: id=%q correlation=%q", noID.ID, noID.CorrelationID)
 	}
-	all := checkLog(t, s)
+	all := CheckLog(t, s)
 	if all[0].Event.ID != noID.ID || all[0].Event.CorrelationID != noID.ID {
 		t.Fatalf("stored %+v, want the generated id and its own correlation", all[0].Event)
 	}
@@ -372,7 +372,7 @@ func testConcurrentAppenders(t *testing.T, cfg Config) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	all := checkLog(t, s)
+	all := CheckLog(t, s)
 	if len(all) != producers*appends*2 {
 		t.Fatalf("log has %d records, want %d", len(all), producers*appends*2)
 	}
@@ -407,7 +407,7 @@ func testVersionRace(t *testing.T, cfg Config) {
 			t.Fatalf("round %d: %d winners and %d losers, want 1 and %d", round, wins, losses, racers-1)
 		}
 	}
-	checkLog(t, s)
+	CheckLog(t, s)
 }
 
 func testSubscribe(t *testing.T, cfg Config) {
@@ -571,14 +571,14 @@ func testReopen(t *testing.T, cfg Config) {
 	for i := range 50 {
 		mustAppend(t, s, fmt.Sprintf("o-%d", i%5), store.Any, Ev(fmt.Sprintf("e%d", i), "t", fmt.Sprintf("o-%d", i%5)))
 	}
-	before := checkLog(t, s)
+	before := CheckLog(t, s)
 	s.Close()
 
 	if _, err := cfg.Open(t, dir, store.Options{Partitions: 16}); !errors.Is(err, store.ErrPartitions) {
 		t.Fatalf("reopening with other partitions = %v, want ErrPartitions", err)
 	}
 	s = open(t, cfg, dir, store.Options{})
-	after := checkLog(t, s)
+	after := CheckLog(t, s)
 	if len(after) != len(before) {
 		t.Fatalf("reopened log has %d records, want %d", len(after), len(before))
 	}
