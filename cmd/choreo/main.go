@@ -29,7 +29,9 @@ type stdio struct {
 }
 
 var commands = map[string]command{
-	"version": {"print the version", runVersion},
+	"version":  {"print the version", runVersion},
+	"run":      {"evaluate events against choreographies, offline", runRun},
+	"validate": {"check choreography files", runValidate},
 }
 
 func main() {

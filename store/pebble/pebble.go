@@ -43,6 +43,8 @@ const (
 
 	// maxGroupEvents bounds the events one group commit carries.
 	maxGroupEvents = 16384
+	// maxRecentIDs bounds the writer's set of recently written ids.
+	maxRecentIDs = 1 << 16
 	// maxCachedStreams bounds the writer's cache of stream versions.
 	maxCachedStreams = 1 << 16
 )
@@ -79,6 +81,8 @@ type Store struct {
 	done       chan struct{} // closed when the writer and acker have stopped
 	closeOnce  sync.Once
 	head       atomic.Uint64 // acknowledged events; readers see no further
+	applied    atomic.Uint64 // events applied: a Get sees every one below
+	ids        atomic.Pointer[idFilter]
 	broken     atomic.Pointer[error]
 
 	// closeMu keeps reads from racing db.Close.
@@ -91,6 +95,10 @@ type Store struct {
 	next     uint64             // next global position
 	versions map[string]int64   // stream → version, a bounded cache
 	pending  map[string]pendRef // event id → place, within one group
+	// recent holds the id of every event applied at or after recentFrom, so
+	// the writer can trust a lookup an appender made at that point or later.
+	recent     map[string]struct{}
+	recentFrom uint64
 }
 
 // group is the appends of one Pebble batch.
@@ -115,9 +123,14 @@ type appendReq struct {
 	events   []*event.Event
 	enc      [][]byte
 	fresh    []bool // ids the store generated itself: new by construction
-	pos      []store.Position
-	err      error
-	done     chan struct{}
+	// seen says what the appender's own lookup found for each event id,
+	// with the log applied up to snap: 0 not looked up, 1 absent, 2 present
+	// at pos[i] with the same content.
+	seen []uint8
+	snap uint64
+	pos  []store.Position
+	err  error
+	done chan struct{}
 }
 
 // Open opens the store in dir, creating it if need be.
@@ -158,12 +171,15 @@ func Open(dir string, opts *Options) (*Store, error) {
 		done:     make(chan struct{}),
 		versions: make(map[string]int64),
 		pending:  make(map[string]pendRef),
+		recent:   make(map[string]struct{}),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening log %s: %w", dir, err)
 	}
 	s.head.Store(s.next)
+	s.applied.Store(s.next)
+	s.recentFrom = s.next
 	s.notifier = store.NewNotifier(s.next)
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); s.acker() }()
@@ -214,7 +230,29 @@ func (s *Store) init() error {
 	if it.Last() {
 		s.next = binary.BigEndian.Uint64(it.Key()[1:]) + 1
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	f, err := s.buildFilter(2 * int(s.next))
+	if err != nil {
+		return err
+	}
+	s.ids.Store(f)
+	return nil
+}
+
+// buildFilter makes an id filter for capacity ids from the id index.
+func (s *Store) buildFilter(capacity int) (*idFilter, error) {
+	f := newIDFilter(capacity)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		f.add(string(it.Key()[1:]))
+	}
+	return f, it.Error()
 }
 
 func (s *Store) getUint(key []byte) (uint64, error) {
@@ -254,6 +292,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	}
 	for i, e := range events {
 		r.enc[i] = e.AppendBinary(nil)
+	}
+	if err := s.lookupAll(r); err != nil {
+		return nil, err
 	}
 	select {
 	case s.reqs <- r:
@@ -339,6 +380,19 @@ func (s *Store) apply(g *group) {
 	}
 	if g.err != nil {
 		s.fail(g.err)
+		return
+	}
+	s.applied.Store(s.next)
+	if s.ids.Load().full() {
+		// Rebuild at twice the size; appenders keep using the old filter
+		// meanwhile, which still holds every id it held.
+		if f, err := s.buildFilter(2 * s.ids.Load().cap); err == nil {
+			s.ids.Store(f)
+		}
+	}
+	if len(s.recent) > maxRecentIDs {
+		clear(s.recent)
+		s.recentFrom = s.next
 	}
 }
 
@@ -381,10 +435,45 @@ func (s *Store) fail(err error) {
 	s.broken.CompareAndSwap(nil, &err)
 }
 
+// lookupAll looks up, in the appender's goroutine, the ids of r that may
+// already be in the log, so that the writer seldom has to: the dedup
+// lookups are most of an append's reads, and appenders run in parallel.
+func (s *Store) lookupAll(r *appendReq) error {
+	r.pos = make([]store.Position, len(r.events))
+	r.seen = make([]uint8, len(r.events))
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return store.ErrClosed
+	}
+	r.snap = s.applied.Load()
+	ids := s.ids.Load()
+	for i, e := range r.events {
+		if r.fresh[i] {
+			continue
+		}
+		if !ids.mayHave(e.ID) {
+			r.seen[i] = 1
+			continue
+		}
+		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return &store.ConflictError{Index: i, ID: e.ID}
+		case err != nil:
+			return err
+		case found:
+			r.seen[i] = 2
+		default:
+			r.seen[i] = 1
+		}
+	}
+	return nil
+}
+
 // plan checks one append against the log and the group so far and, if it
 // is accepted, adds its new events to b. A rejected append adds nothing.
 func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
-	r.pos = make([]store.Position, len(r.events))
 	// 0: new; 1: already placed (pos set); 2+j: repeat of event j of r.
 	kind := make([]int, len(r.events))
 	fresh := 0
@@ -409,6 +498,16 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		if r.fresh[i] {
 			fresh++
 			continue
+		}
+		if r.seen[i] == 2 {
+			kind[i] = 1
+			continue
+		}
+		if r.seen[i] == 1 && r.snap >= s.recentFrom {
+			if _, ok := s.recent[e.ID]; !ok {
+				fresh++ // absent at snap, and not written since
+				continue
+			}
 		}
 		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
 		if err != nil {
@@ -457,6 +556,8 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		b.Set(streamKey(r.stream, p.Stream), key[1:], nil)
 		b.Set(idKey(e.ID), key[1:], nil)
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
+		s.recent[e.ID] = struct{}{}
+		s.ids.Load().add(e.ID)
 	}
 	if _, ok := s.versions[r.stream]; !ok && len(s.versions) >= maxCachedStreams {
 		clear(s.versions)

@@ -42,6 +42,7 @@ func Run(t *testing.T, cfg Config) {
 		{"FillAndPartition", testFillAndPartition},
 		{"ConcurrentAppenders", testConcurrentAppenders},
 		{"VersionRace", testVersionRace},
+		{"DuplicateRace", testDuplicateRace},
 		{"Subscribe", testSubscribe},
 		{"SlowSubscriber", testSlowSubscriber},
 		{"Close", testClose},
@@ -408,6 +409,51 @@ func testVersionRace(t *testing.T, cfg Config) {
 		}
 	}
 	CheckLog(t, s)
+}
+
+// testDuplicateRace appends the same ids from many goroutines at once:
+// each id lands once, every same-content append gets its position, and of
+// differing contents exactly one wins.
+func testDuplicateRace(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	for round := range 20 {
+		const racers = 32
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		same := map[store.Position]int{}
+		wins, conflicts := 0, 0
+		for r := range racers {
+			wg.Go(func() {
+				pos, err := s.Append(ctx, "dup", store.Any, []*event.Event{Ev(fmt.Sprintf("same-%d", round), "t", "dup")})
+				_, err2 := s.Append(ctx, "dup", store.Any, []*event.Event{Ev(fmt.Sprintf("diff-%d", round), fmt.Sprintf("type-%d", r), "dup")})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					t.Errorf("same-content append: %v", err)
+				} else {
+					same[pos[0]]++
+				}
+				switch {
+				case err2 == nil:
+					wins++
+				case errors.Is(err2, store.ErrConflict):
+					conflicts++
+				default:
+					t.Errorf("differing append: %v", err2)
+				}
+			})
+		}
+		wg.Wait()
+		if len(same) != 1 {
+			t.Fatalf("round %d: one id got %d different positions: %v", round, len(same), same)
+		}
+		if wins != 1 || conflicts != racers-1 {
+			t.Fatalf("round %d: %d wins and %d conflicts for one id, want 1 and %d", round, wins, conflicts, racers-1)
+		}
+	}
+	if all := CheckLog(t, s); len(all) != 40 {
+		t.Fatalf("log holds %d events, want 40", len(all))
+	}
 }
 
 func testSubscribe(t *testing.T, cfg Config) {

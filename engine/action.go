@@ -1,0 +1,202 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Rule kinds, as reported in Action.RuleKind and RuleMetrics.Kind. The
+// complex kinds are the choreography package's Kind constants.
+const (
+	KindPattern  = "pattern"
+	KindSequence = "sequence"
+)
+
+// Action is a decision to ask an agent with TargetCapability to perform
+// Action. Its ID derives from the choreography, the rule and the trigger
+// event ids only, so the same events in the same order give the same
+// actions with the same ids, on any machine and on every replay: the id is
+// the idempotency key of delivery.
+type Action struct {
+	ID               string   `json:"id"`                // deterministic: a UUID-shaped (version 8) digest of choreography, rule kind, rule id and trigger ids
+	Action           string   `json:"action"`            // the rule's `action`
+	TargetCapability string   `json:"target_capability"` // the capability an agent needs to perform it
+	Priority         int      `json:"priority"`          // the rule's priority; higher runs first
+	Choreography     string   `json:"choreography"`      // the name of the rule's choreography
+	RuleID           string   `json:"rule_id"`           // the rule's id within its choreography
+	RuleKind         string   `json:"rule_kind"`         // KindPattern, KindSequence or a choreography.Kind… constant
+	CorrelationID    string   `json:"correlation_id"`    // the correlation (or correlation key) the action belongs to
+	TriggerEventIDs  []string `json:"trigger_event_ids"` // the events that caused it, oldest first
+	// Time is the event time that caused the action: the completing
+	// event's time, or for an absence the moment its timeout ran out.
+	Time    time.Time     `json:"time"`
+	Timeout time.Duration `json:"timeout,omitempty"` // the rule's `timeout`, the action's deadline; zero means the dispatcher's default; JSON: a Go duration string
+	Hops    int           `json:"hops"`              // the hops of the event that completed the match (for an absence, of the starting event); a dispatcher adds one for the events the action causes
+}
+
+// AppendJSON appends the action as one JSON object, with the fields in
+// the order of the struct. It is what MarshalJSON returns, without
+// reflection.
+func (a *Action) AppendJSON(b []byte) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, a.ID)
+	b = append(b, `,"action":`...)
+	b = appendString(b, a.Action)
+	b = append(b, `,"target_capability":`...)
+	b = appendString(b, a.TargetCapability)
+	b = append(b, `,"priority":`...)
+	b = strconv.AppendInt(b, int64(a.Priority), 10)
+	b = append(b, `,"choreography":`...)
+	b = appendString(b, a.Choreography)
+	b = append(b, `,"rule_id":`...)
+	b = appendString(b, a.RuleID)
+	b = append(b, `,"rule_kind":`...)
+	b = appendString(b, a.RuleKind)
+	b = append(b, `,"correlation_id":`...)
+	b = appendString(b, a.CorrelationID)
+	b = append(b, `,"trigger_event_ids":[`...)
+	for i, id := range a.TriggerEventIDs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, id)
+	}
+	b = append(b, `],"time":"`...)
+	b = a.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if a.Timeout != 0 {
+		b = append(b, `,"timeout":"`...)
+		b = append(b, a.Timeout.String()...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"hops":`...)
+	b = strconv.AppendInt(b, int64(a.Hops), 10)
+	return append(b, '}')
+}
+
+// MarshalJSON encodes the action; Timeout is a Go duration string such as
+// "30s" and is left out when zero.
+func (a Action) MarshalJSON() ([]byte, error) { return a.AppendJSON(nil), nil }
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (a *Action) UnmarshalJSON(b []byte) error {
+	type plain Action
+	var v struct {
+		plain
+		Timeout string `json:"timeout"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*a = Action(v.plain)
+	a.Timeout = 0
+	if v.Timeout != "" {
+		d, err := time.ParseDuration(v.Timeout)
+		if err != nil {
+			return fmt.Errorf("engine: action timeout: %w", err)
+		}
+		a.Timeout = d
+	}
+	return nil
+}
+
+// appendString appends s as a JSON string, escaping what JSON requires
+// and <, >, & as encoding/json does.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// ActionID returns the id of the action a rule takes on the given trigger
+// events: the first 16 bytes of SHA-256 over the length-prefixed
+// choreography name, rule kind, rule id and trigger ids, shaped as a
+// version 8 UUID. Engine uses it for every action; other components may
+// use it to recompute an id.
+func ActionID(choreography, kind, ruleID string, triggers []string) string {
+	var a [36]byte
+	b := appendTriggers(appendIDPrefix(nil, choreography, kind, ruleID), triggers)
+	return string(appendDigestID(a[:0], b))
+}
+
+func appendIDPrefix(b []byte, choreography, kind, ruleID string) []byte {
+	b = appendLenString(b, choreography)
+	b = appendLenString(b, kind)
+	return appendLenString(b, ruleID)
+}
+
+func appendLenString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendTriggers(b []byte, triggers []string) []byte {
+	for _, id := range triggers {
+		b = appendLenString(b, id)
+	}
+	return b
+}
+
+// appendDigestID appends to dst the UUID-shaped digest of input.
+func appendDigestID(dst, input []byte) []byte {
+	sum := sha256.Sum256(input)
+	sum[6] = sum[6]&0x0f | 0x80 // version 8: custom
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
+	const hex = "0123456789abcdef"
+	for i := 0; i < 16; i++ {
+		switch i {
+		case 4, 6, 8, 10:
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hex[sum[i]>>4], hex[sum[i]&0xf])
+	}
+	return dst
+}

@@ -1,0 +1,96 @@
+package engine
+
+// dedup remembers the hashes of the latest ids in a ring, with an
+// open-addressing table (linear probing, backward-shift deletion) to find
+// them: one cache line per look-up, no tombstones, no allocation.
+type dedup struct {
+	ring   []uint64 // hashes in arrival order; 0 means empty
+	pos    int
+	table  []uint64 // power-of-two sized, at most half full; 0 means empty
+	mask   uint64
+	filled bool
+}
+
+func newDedup(window int) *dedup {
+	size := 1
+	for size < 2*window {
+		size <<= 1
+	}
+	return &dedup{ring: make([]uint64, window), table: make([]uint64, size), mask: uint64(size - 1)}
+}
+
+// hashID is FNV-1a, 64 bits, never 0: a collision between two ids in a
+// window of this size is astronomically unlikely.
+func hashID(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// seen reports whether h is remembered, remembering it when not and
+// forgetting the oldest hash when the window is full.
+func (d *dedup) seen(h uint64) bool {
+	i := d.slot(h)
+	for d.table[i] != 0 {
+		if d.table[i] == h {
+			return true
+		}
+		i = (i + 1) & d.mask
+	}
+	if d.filled {
+		d.delete(d.ring[d.pos])
+	}
+	d.table[d.insertAt(h)] = h
+	d.ring[d.pos] = h
+	d.pos++
+	if d.pos == len(d.ring) {
+		d.pos = 0
+		d.filled = true
+	}
+	return false
+}
+
+func (d *dedup) slot(h uint64) uint64 { return (h ^ h>>29) * 0x9e3779b97f4a7c15 >> 20 & d.mask }
+
+func (d *dedup) insertAt(h uint64) uint64 {
+	i := d.slot(h)
+	for d.table[i] != 0 {
+		i = (i + 1) & d.mask
+	}
+	return i
+}
+
+// delete removes h, shifting back the entries that follow it so every
+// entry stays reachable from its home slot.
+func (d *dedup) delete(h uint64) {
+	i := d.slot(h)
+	for d.table[i] != h {
+		if d.table[i] == 0 {
+			return
+		}
+		i = (i + 1) & d.mask
+	}
+	for {
+		d.table[i] = 0
+		j := i
+		for {
+			j = (j + 1) & d.mask
+			if d.table[j] == 0 {
+				return
+			}
+			home := d.slot(d.table[j])
+			// Move table[j] to i unless its home lies cyclically in (i, j].
+			if (j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j)) {
+				d.table[i] = d.table[j]
+				i = j
+				break
+			}
+		}
+	}
+}
