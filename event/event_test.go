@@ -56,6 +56,13 @@ func TestJSONRoundTrip(t *testing.T) {
 			if got, want := e3.AppendJSON(nil), out; !bytes.Equal(got, want) {
 				t.Errorf("binary round trip:\n got %s\nwant %s", got, want)
 			}
+			var e4 event.Event
+			if err := event.DecodeBinaryShared(bin, &e4); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := e4.AppendJSON(nil), out; !bytes.Equal(got, want) {
+				t.Errorf("shared binary round trip:\n got %s\nwant %s", got, want)
+			}
 		})
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -477,6 +478,7 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 	// 0: new; 1: already placed (pos set); 2+j: repeat of event j of r.
 	kind := make([]int, len(r.events))
 	fresh := 0
+	var byID map[string]int // first index of each id, for large batches
 	for i, e := range r.events {
 		if ref, ok := s.pending[e.ID]; ok {
 			if ref.stream != r.stream || !bytes.Equal(ref.enc, r.enc[i]) {
@@ -485,7 +487,7 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 			r.pos[i], kind[i] = ref.pos, 1
 			continue
 		}
-		if j := indexBefore(r.events, i); j >= 0 {
+		if j := firstOf(r.events, i, &byID); j >= 0 {
 			if !bytes.Equal(r.enc[j], r.enc[i]) {
 				return &store.ConflictError{Index: i, ID: e.ID}
 			}
@@ -566,14 +568,26 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 	return nil
 }
 
-// indexBefore returns the index of an earlier event of evs with the id of
-// evs[i], or -1.
-func indexBefore(evs []*event.Event, i int) int {
-	for j := 0; j < i; j++ {
-		if evs[j].ID == evs[i].ID {
-			return j
+// firstOf returns the index of an earlier event of evs with the id of
+// evs[i], or -1. Called for i = 0, 1, 2…; small batches are scanned, large
+// ones indexed in *byID.
+func firstOf(evs []*event.Event, i int, byID *map[string]int) int {
+	const scan = 16
+	if len(evs) <= scan {
+		for j := 0; j < i; j++ {
+			if evs[j].ID == evs[i].ID {
+				return j
+			}
 		}
+		return -1
 	}
+	if *byID == nil {
+		*byID = make(map[string]int, len(evs))
+	}
+	if j, ok := (*byID)[evs[i].ID]; ok {
+		return j
+	}
+	(*byID)[evs[i].ID] = i
 	return -1
 }
 
@@ -661,7 +675,7 @@ func parseRecord(v []byte) (rawRecord, error) {
 	if k <= 0 || n > uint64(len(v)-k) {
 		return r, event.ErrCorrupt
 	}
-	r.stream = string(v[k : k+int(n)])
+	r.stream = unsafe.String(unsafe.SliceData(v[k:]), int(n)) // v is never written after parsing
 	v = v[k+int(n):]
 	var k1, k2, k3 int
 	r.spos, k1 = binary.Uvarint(v)
@@ -687,18 +701,34 @@ func (s *Store) getRecord(g uint64) (rawRecord, error) {
 		return rawRecord{}, fmt.Errorf("reading record %d: %w", g, err)
 	}
 	defer closer.Close()
-	r, err := parseRecord(v)
-	r.enc = bytes.Clone(r.enc)
-	return r, err
+	return parseRecord(bytes.Clone(v))
 }
 
-func toRecord(g uint64, v []byte) (store.Record, error) {
-	raw, err := parseRecord(v)
+// decoder turns record values that Pebble owns into records. Values are
+// copied into a shared arena and events allocated in slabs, so a read of
+// many records makes few allocations; the records' strings and data point
+// into the arena, which nothing writes after the copy.
+type decoder struct {
+	arena []byte
+	slab  []event.Event
+}
+
+func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
+	if len(v) > cap(d.arena)-len(d.arena) {
+		d.arena = make([]byte, 0, max(64<<10, len(v)))
+	}
+	start := len(d.arena)
+	d.arena = append(d.arena, v...)
+	raw, err := parseRecord(d.arena[start:len(d.arena):len(d.arena)])
 	if err != nil {
 		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
 	}
-	e, err := event.DecodeBinary(raw.enc)
-	if err != nil {
+	if len(d.slab) == 0 {
+		d.slab = make([]event.Event, 64)
+	}
+	e := &d.slab[0]
+	d.slab = d.slab[1:]
+	if err := event.DecodeBinaryShared(raw.enc, e); err != nil {
 		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
 	}
 	return store.Record{Event: e, Stream: raw.stream, StreamPosition: raw.spos, GlobalPosition: g,
@@ -723,9 +753,10 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Re
 	}
 	defer it.Close()
 	out := make([]store.Record, 0, n)
+	var d decoder
 	for ok := it.First(); ok; ok = it.Next() {
 		g := binary.BigEndian.Uint64(it.Key()[1:])
-		rec, err := toRecord(g, it.Value())
+		rec, err := d.record(g, it.Value())
 		if err != nil {
 			return nil, err
 		}
@@ -753,6 +784,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	}
 	defer it.Close()
 	var out []store.Record
+	var d decoder
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		g := binary.BigEndian.Uint64(it.Value())
 		if g >= head { // written, not yet acknowledged
@@ -762,7 +794,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		if err != nil {
 			return nil, fmt.Errorf("reading record %d: %w", g, err)
 		}
-		rec, err := toRecord(g, v)
+		rec, err := d.record(g, v)
 		closer.Close()
 		if err != nil {
 			return nil, err
