@@ -289,3 +289,23 @@ func BenchmarkAppendJSON(b *testing.B) {
 		buf = e.AppendJSON(buf[:0])
 	}
 }
+
+func FuzzDecodeBinary(f *testing.F) {
+	e, _ := event.Decode([]byte(full))
+	f.Add(e.AppendBinary(nil))
+	f.Add([]byte{1, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := event.DecodeBinary(b)
+		var shared event.Event
+		err2 := event.DecodeBinaryShared(b, &shared)
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("copying and shared decoders disagree: %v vs %v", err, err2)
+		}
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(e.AppendBinary(nil), shared.AppendBinary(nil)) {
+			t.Fatal("copying and shared decoders decoded differently")
+		}
+	})
+}

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/choreohq/choreo/event"
 )
 
 var (
@@ -70,3 +72,44 @@ func (e *EventError) Error() string { return fmt.Sprintf("store: event %d: %v", 
 
 // Unwrap returns the event's own error.
 func (e *EventError) Unwrap() error { return e.Err }
+
+// Stable codes for the errors of this package, for APIs that report them.
+const (
+	CodeWrongVersion           = "wrong_expected_version"
+	CodeConflict               = "duplicate_id_conflict"
+	CodeEmptyBatch             = "empty_batch"
+	CodeBatchTooLarge          = "batch_too_large"
+	CodeInvalidStream          = "invalid_stream"
+	CodeInvalidExpectedVersion = "invalid_expected_version"
+	CodeClosed                 = "closed"
+	CodeInternal               = "internal"
+)
+
+// Code returns the stable code of an error returned by a Store: one of the
+// Code constants, or for an invalid event the code of its *event.Error
+// (missing_field, invalid_field, invalid_json, too_large). Errors it does
+// not know, such as a failing disk, are CodeInternal; nil is "".
+func Code(err error) string {
+	var ee *event.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &ee):
+		return ee.Code
+	case errors.Is(err, ErrWrongVersion):
+		return CodeWrongVersion
+	case errors.Is(err, ErrConflict):
+		return CodeConflict
+	case errors.Is(err, ErrEmptyBatch):
+		return CodeEmptyBatch
+	case errors.Is(err, ErrBatchTooLarge):
+		return CodeBatchTooLarge
+	case errors.Is(err, ErrInvalidStream):
+		return CodeInvalidStream
+	case errors.Is(err, ErrInvalidExpectedVersion):
+		return CodeInvalidExpectedVersion
+	case errors.Is(err, ErrClosed):
+		return CodeClosed
+	}
+	return CodeInternal
+}
