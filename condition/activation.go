@@ -1,7 +1,9 @@
 package condition
 
 import (
+	"bytes"
 	"encoding/json"
+	"sync"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -11,8 +13,28 @@ import (
 )
 
 // activation resolves the context variables on demand: a Context method
-// runs only when the program reads its variable.
-type activation struct{ ctx Context }
+// runs only when the program reads its variable. Activations are reused
+// (see getActivation); obj holds the view of raw JSON data, so that
+// reading `data` allocates nothing.
+type activation struct {
+	ctx Context
+	obj jsonObject
+}
+
+var activations = sync.Pool{New: func() any { return new(activation) }}
+
+// getActivation returns an activation for ctx; putActivation returns it
+// once no value of the evaluation is in use.
+func getActivation(ctx Context) *activation {
+	a := activations.Get().(*activation)
+	a.ctx = ctx
+	return a
+}
+
+func putActivation(a *activation) {
+	*a = activation{}
+	activations.Put(a)
+}
 
 var _ interpreter.Activation = (*activation)(nil)
 
@@ -20,7 +42,7 @@ var _ interpreter.Activation = (*activation)(nil)
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
 	case nameData:
-		return dataValue(a.ctx.Data()), true
+		return a.dataValue(a.ctx.Data()), true
 	case nameEvent:
 		if e := a.ctx.Event(); e != nil {
 			return eventVal{e}, true
@@ -55,15 +77,27 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 // dataValue returns the value of `data`. Decoded JSON goes to the
 // interpreter as it is: it reads maps of type map[string]any natively,
-// without converting them.
-func dataValue(d any) any {
+// without converting them. A raw JSON object is viewed through a.obj.
+func (a *activation) dataValue(d any) any {
+	var raw []byte
 	switch d := d.(type) {
 	case nil:
 		return types.NullValue
 	case json.RawMessage:
-		return jsonValue(d)
+		raw = d
+	case *json.RawMessage:
+		if d == nil {
+			return types.NullValue
+		}
+		raw = *d
+	default:
+		return d
 	}
-	return d
+	if b := bytes.TrimSpace(raw); len(b) > 0 && b[0] == '{' && b[len(b)-1] == '}' {
+		a.obj.b = b
+		return &a.obj
+	}
+	return jsonValue(raw)
 }
 
 // eventList returns the last max events as a CEL list.

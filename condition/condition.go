@@ -20,8 +20,10 @@ import (
 //
 // Data may return JSON already decoded (map[string]any, []any, float64,
 // string, bool or nil, as encoding/json produces) or the JSON text itself
-// as a json.RawMessage, which must be well-formed; raw text is decoded
-// only as far as the condition reads it.
+// as a json.RawMessage (or a *json.RawMessage, which an interface holds
+// without allocating), which must be well-formed; raw text is decoded only
+// as far as the condition reads it. Either must not change during the
+// evaluation.
 type Context interface {
 	Event() *event.Event              // `event`
 	Data() any                        // `data`: the event's data decoded from JSON (nil when absent)
@@ -251,7 +253,9 @@ func (p *Program) Eval(ctx Context) (bool, error) {
 	if ctx == nil {
 		return false, ErrNilContext
 	}
-	out, _, err := p.prg.Eval(&activation{ctx: ctx})
+	a := getActivation(ctx)
+	defer putActivation(a)
+	out, _, err := p.prg.Eval(a)
 	if err != nil {
 		var cancelled interpreter.EvalCancelledError
 		if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {

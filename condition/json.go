@@ -34,7 +34,7 @@ func jsonValue(b []byte) ref.Val {
 		return types.NullValue
 	}
 	if b[0] == '{' && b[len(b)-1] == '}' {
-		return jsonObject{b}
+		return &jsonObject{b}
 	}
 	end, err := skipValue(b, 0)
 	if err != nil {
@@ -50,7 +50,7 @@ func jsonValue(b []byte) ref.Val {
 func decodeJSON(v []byte) ref.Val {
 	switch c := v[0]; {
 	case c == '{':
-		return jsonObject{v}
+		return &jsonObject{v}
 	case c == '"':
 		if s, ok := plainString(v); ok {
 			return types.String(s)
@@ -91,17 +91,23 @@ func decodeFull(v []byte) ref.Val {
 }
 
 // plainString returns the contents of a JSON string without escapes or
-// control characters.
+// control characters. The string shares the bytes of v, which must not
+// change while it is in use: values live only during one evaluation, over
+// data that does not change during it.
 func plainString(v []byte) (string, bool) {
 	if len(v) < 2 || v[len(v)-1] != '"' {
 		return "", false
 	}
-	for _, c := range v[1 : len(v)-1] {
+	in := v[1 : len(v)-1]
+	for _, c := range in {
 		if c == '\\' || c < 0x20 || c >= 0x80 {
 			return "", false
 		}
 	}
-	return string(v[1 : len(v)-1]), true
+	if len(in) == 0 {
+		return "", true
+	}
+	return unsafe.String(&in[0], len(in)), true
 }
 
 func isNumber(v []byte) bool {
@@ -205,13 +211,13 @@ func skipValue(b []byte, i int) (int, error) {
 type jsonObject struct{ b []byte }
 
 var (
-	_ traits.Mapper = jsonObject{}
-	_ ref.Val       = jsonObject{}
+	_ traits.Mapper = (*jsonObject)(nil)
+	_ ref.Val       = (*jsonObject)(nil)
 )
 
 // members calls f for each member, with the key still quoted, until f
 // returns false.
-func (o jsonObject) members(f func(key []byte, esc bool, val []byte) bool) error {
+func (o *jsonObject) members(f func(key []byte, esc bool, val []byte) bool) error {
 	b := o.b
 	i := skipWS(b, 1)
 	if i < len(b) && b[i] == '}' {
@@ -258,7 +264,7 @@ func (o jsonObject) members(f func(key []byte, esc bool, val []byte) bool) error
 
 // lookup returns the text of the value of key; the last one when the key
 // occurs more than once.
-func (o jsonObject) lookup(key string) ([]byte, bool, error) {
+func (o *jsonObject) lookup(key string) ([]byte, bool, error) {
 	var val []byte
 	found := false
 	err := o.members(func(k []byte, esc bool, v []byte) bool {
@@ -277,7 +283,7 @@ func (o jsonObject) lookup(key string) ([]byte, bool, error) {
 }
 
 // Find implements traits.Mapper.
-func (o jsonObject) Find(key ref.Val) (ref.Val, bool) {
+func (o *jsonObject) Find(key ref.Val) (ref.Val, bool) {
 	k, ok := key.(types.String)
 	if !ok {
 		// Only string keys can be present in a JSON object.
@@ -294,7 +300,7 @@ func (o jsonObject) Find(key ref.Val) (ref.Val, bool) {
 }
 
 // Get implements traits.Indexer.
-func (o jsonObject) Get(key ref.Val) ref.Val {
+func (o *jsonObject) Get(key ref.Val) ref.Val {
 	v, found := o.Find(key)
 	if !found && v == nil {
 		return types.NewErr("no such key: %v", key)
@@ -303,7 +309,7 @@ func (o jsonObject) Get(key ref.Val) ref.Val {
 }
 
 // Contains implements traits.Container.
-func (o jsonObject) Contains(key ref.Val) ref.Val {
+func (o *jsonObject) Contains(key ref.Val) ref.Val {
 	v, found := o.Find(key)
 	if v != nil && types.IsError(v) {
 		return v
@@ -313,7 +319,7 @@ func (o jsonObject) Contains(key ref.Val) ref.Val {
 
 // Size implements traits.Sizer. It decodes the object in full, so that a
 // key that occurs twice counts once.
-func (o jsonObject) Size() ref.Val {
+func (o *jsonObject) Size() ref.Val {
 	if m, ok := o.full().(traits.Sizer); ok {
 		return m.Size()
 	}
@@ -321,10 +327,10 @@ func (o jsonObject) Size() ref.Val {
 }
 
 // full returns the object decoded in full.
-func (o jsonObject) full() ref.Val { return decodeFull(o.b) }
+func (o *jsonObject) full() ref.Val { return decodeFull(o.b) }
 
 // Iterator implements traits.Iterable.
-func (o jsonObject) Iterator() traits.Iterator {
+func (o *jsonObject) Iterator() traits.Iterator {
 	if m, ok := o.full().(traits.Mapper); ok {
 		return m.Iterator()
 	}
@@ -332,12 +338,12 @@ func (o jsonObject) Iterator() traits.Iterator {
 }
 
 // ConvertToNative implements ref.Val.
-func (o jsonObject) ConvertToNative(t reflect.Type) (any, error) {
+func (o *jsonObject) ConvertToNative(t reflect.Type) (any, error) {
 	return o.full().ConvertToNative(t)
 }
 
 // ConvertToType implements ref.Val.
-func (o jsonObject) ConvertToType(t ref.Type) ref.Val {
+func (o *jsonObject) ConvertToType(t ref.Type) ref.Val {
 	switch t {
 	case types.TypeType:
 		return types.MapType
@@ -348,14 +354,14 @@ func (o jsonObject) ConvertToType(t ref.Type) ref.Val {
 }
 
 // Equal implements ref.Val.
-func (o jsonObject) Equal(other ref.Val) ref.Val { return o.full().Equal(other) }
+func (o *jsonObject) Equal(other ref.Val) ref.Val { return o.full().Equal(other) }
 
 // Type implements ref.Val.
-func (o jsonObject) Type() ref.Type { return types.MapType }
+func (o *jsonObject) Type() ref.Type { return types.MapType }
 
 // Value implements ref.Val: the object decoded by encoding/json, or nil
 // when the text is malformed.
-func (o jsonObject) Value() any {
+func (o *jsonObject) Value() any {
 	var x map[string]any
 	if json.Unmarshal(o.b, &x) != nil {
 		return nil

@@ -116,7 +116,7 @@ func FuzzRawJSON(f *testing.F) {
 	f.Add(`[1]`, "a")
 	f.Fuzz(func(t *testing.T, doc, key string) {
 		v := jsonValue([]byte(doc))
-		m, isObject := v.(jsonObject)
+		m, isObject := v.(*jsonObject)
 		if !isObject {
 			return
 		}

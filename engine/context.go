@@ -16,8 +16,6 @@ type evalCtx struct {
 	t        int64
 	corr     *corrState
 	srcCount int64
-	data     any // Data's result, boxed once per event
-	boxed    bool
 }
 
 var _ condition.Context = (*evalCtx)(nil)
@@ -25,19 +23,17 @@ var _ condition.Context = (*evalCtx)(nil)
 // Event returns the event being processed.
 func (c *evalCtx) Event() *event.Event { return c.ev }
 
-// Data returns the event's data as raw JSON text (json.RawMessage), or its
-// binary data as []byte, or nil when it has none.
+// Data returns the event's data as raw JSON text (*json.RawMessage, which
+// boxes without allocating), or its binary data as []byte, or nil when it
+// has none.
 func (c *evalCtx) Data() any {
-	if !c.boxed {
-		c.boxed = true
-		switch {
-		case c.ev.Data != nil:
-			c.data = c.ev.Data
-		case c.ev.DataBase64 != nil:
-			c.data = c.ev.DataBase64
-		}
+	switch {
+	case c.ev.Data != nil:
+		return &c.ev.Data
+	case c.ev.DataBase64 != nil:
+		return c.ev.DataBase64
 	}
-	return c.data
+	return nil
 }
 
 // Timestamp returns the event's time, or the engine clock for an event

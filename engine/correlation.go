@@ -174,7 +174,7 @@ func (e *Engine) duplicate(id string) bool {
 	if e.dedup == nil || id == "" {
 		return false
 	}
-	return e.dedup.seen(hashID(id))
+	return e.dedup.seen(e.dedup.hash(id))
 }
 
 func (e *Engine) newTimer() *timer {

@@ -1,5 +1,7 @@
 package engine
 
+import "hash/maphash"
+
 // dedup remembers the hashes of the latest ids in a ring, with an
 // open-addressing table (linear probing, backward-shift deletion) to find
 // them: one cache line per look-up, no tombstones, no allocation.
@@ -9,6 +11,7 @@ type dedup struct {
 	table  []uint64 // power-of-two sized, at most half full; 0 means empty
 	mask   uint64
 	filled bool
+	seed   maphash.Seed
 }
 
 func newDedup(window int) *dedup {
@@ -16,17 +19,15 @@ func newDedup(window int) *dedup {
 	for size < 2*window {
 		size <<= 1
 	}
-	return &dedup{ring: make([]uint64, window), table: make([]uint64, size), mask: uint64(size - 1)}
+	return &dedup{ring: make([]uint64, window), table: make([]uint64, size), mask: uint64(size - 1), seed: maphash.MakeSeed()}
 }
 
-// hashID is FNV-1a, 64 bits, never 0: a collision between two ids in a
-// window of this size is astronomically unlikely.
-func hashID(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
+// hash hashes an id with the engine's random seed, never to 0. Ids come
+// from publishers: with a secret seed nobody can choose two that collide,
+// and a collision by chance between two ids in a window of this size is
+// astronomically unlikely.
+func (d *dedup) hash(id string) uint64 {
+	h := maphash.String(d.seed, id)
 	if h == 0 {
 		h = 1
 	}

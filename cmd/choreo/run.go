@@ -111,8 +111,9 @@ type runOptions struct {
 }
 
 // runner evaluates one input: a reader cuts it into batches of lines,
-// decoders turn the lines into events on every core, and the engine takes
-// the batches in input order.
+// decoders turn the lines into events on every core, the engine takes the
+// batches in input order, and a writer encodes (or counts) the actions of
+// each batch, in order, while the engine goes on with the next.
 type runner struct {
 	opts  runOptions
 	eng   *engine.Engine
@@ -124,6 +125,11 @@ type runner struct {
 	counts  map[string]int64
 	skipped int
 }
+
+// actionBatch is the actions of one batch of events, handed from the
+// engine to the writer. Actions keep their ids and trigger slices valid
+// after the engine moves on, so they may be encoded later.
+type actionBatch struct{ actions []engine.Action }
 
 // Pipeline sizes: lines per batch, bytes per batch, batches in flight,
 // and the longest line read (anything longer cannot be a valid event).
@@ -208,9 +214,39 @@ func (r *runner) run(ctx context.Context, in io.Reader) int {
 	return code
 }
 
-// consume feeds the decoded batches to the engine in input order.
+// consume feeds the decoded batches to the engine in input order, and
+// their actions to a writer goroutine, in the same order.
 func (r *runner) consume(ctx context.Context, ordered <-chan *batch, free chan<- *batch) int {
-	var actions []engine.Action
+	out := make(chan *actionBatch, 4)
+	spare := make(chan *actionBatch, 6)
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		for ab := range out {
+			if err == nil {
+				err = r.emit(ab.actions)
+			}
+			clear(ab.actions)
+			ab.actions = ab.actions[:0]
+			select {
+			case spare <- ab:
+			default:
+			}
+		}
+		werr <- err
+	}()
+	code := r.feed(ctx, ordered, free, out, spare)
+	close(out)
+	if err := <-werr; err != nil && code == 0 {
+		fmt.Fprintf(r.stdio.err, "choreo run: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+// feed runs the engine over the batches and sends the actions of each to
+// the writer.
+func (r *runner) feed(ctx context.Context, ordered <-chan *batch, free chan<- *batch, out chan<- *actionBatch, spare <-chan *actionBatch) int {
 	for b := range ordered {
 		select {
 		case <-b.done:
@@ -218,10 +254,17 @@ func (r *runner) consume(ctx context.Context, ordered <-chan *batch, free chan<-
 			fmt.Fprintf(r.stdio.err, "choreo run: %v\n", ctx.Err())
 			return 1
 		}
+		var ab *actionBatch
+		select {
+		case ab = <-spare:
+		default:
+			ab = &actionBatch{actions: make([]engine.Action, 0, 2*batchLines)}
+		}
 		for i, ev := range b.evs {
 			if err := b.errs[i]; err != nil {
 				line := b.first + i
 				if !r.opts.skipBad {
+					out <- ab // the actions so far come out before the error
 					fmt.Fprintf(r.stdio.err, "choreo run: %s:%d: %v\n", r.name, line, err)
 					return 1
 				}
@@ -234,12 +277,10 @@ func (r *runner) consume(ctx context.Context, ordered <-chan *batch, free chan<-
 			if ev == nil {
 				continue // a blank line
 			}
-			actions = r.eng.AppendProcess(actions[:0], ev)
-			if err := r.emit(actions); err != nil {
-				fmt.Fprintf(r.stdio.err, "choreo run: %v\n", err)
-				return 1
-			}
+			ab.actions = r.eng.AppendProcess(ab.actions, ev)
 		}
+		out <- ab
+		clear(b.evs) // let the events go before the batch is reused
 		select {
 		case free <- b:
 		default:

@@ -225,20 +225,26 @@ func newExampleEngine(t testing.TB) (*engine.Engine, error) {
 }
 
 // BenchmarkRun runs the run command over 100,000 events of JSON lines in
-// memory, decoding included.
-func BenchmarkRun(b *testing.B) {
+// memory, decoding included, printing every action.
+func BenchmarkRun(b *testing.B) { benchRun(b) }
+
+// BenchmarkRunSummary is BenchmarkRun with --summary: the actions are
+// counted, not printed.
+func BenchmarkRunSummary(b *testing.B) { benchRun(b, "--summary") }
+
+func benchRun(b *testing.B, flags ...string) {
 	var in bytes.Buffer
 	n, err := workload.WriteJSONL(&in, workload.Config{Seed: 1, Orders: 15_400, Concurrency: 10_000})
 	if err != nil {
 		b.Fatal(err)
 	}
 	data := in.Bytes()
+	args := append([]string{"run", "--choreography", exampleChoreography, "--events", "-"}, flags...)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for range b.N {
 		var errOut bytes.Buffer
-		code := dispatch(context.Background(), []string{"run", "--choreography", exampleChoreography, "--events", "-"},
-			stdio{bytes.NewReader(data), io.Discard, &errOut})
+		code := dispatch(context.Background(), args, stdio{bytes.NewReader(data), io.Discard, &errOut})
 		if code != 0 {
 			b.Fatalf("exit %d: %s", code, errOut.String())
 		}
