@@ -2,7 +2,6 @@ package event
 
 import (
 	"encoding/json"
-	"sync"
 )
 
 // DefaultMaxSize is the largest event accepted when Limits.MaxSize is zero:
@@ -34,8 +33,6 @@ func (e *Event) Fill() {
 		e.CorrelationID = e.ID
 	}
 }
-
-var encodeBuf = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Validate checks the event against the CloudEvents 1.0 rules and lim. The
 // error, an *Error, names the first field at fault.
@@ -70,12 +67,7 @@ func (e *Event) Validate(lim Limits) error {
 			return fieldError(CodeInvalidField, k, "extension attribute values are strings, numbers or booleans")
 		}
 	}
-	bp := encodeBuf.Get().(*[]byte)
-	*bp = e.AppendJSON((*bp)[:0])
-	n := len(*bp)
-	if cap(*bp) <= 64<<10 {
-		encodeBuf.Put(bp)
-	}
+	n := e.jsonSize()
 	if max := lim.maxSize(); n > max {
 		return fieldError(CodeTooLarge, "", "%d bytes, over the limit of %d", n, max)
 	}
