@@ -88,7 +88,9 @@ type Store interface {
 	// *VersionError carrying the actual version.
 	//
 	// The result has one Position per event, in order. Cancelling ctx
-	// abandons the wait, not necessarily the append.
+	// abandons the wait, not necessarily the append: the store may still
+	// read the events until the append is done, so do not change or reuse
+	// them after a cancelled call.
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events []*event.Event) ([]Position, error)
 
 	// ReadStream returns up to limit records of stream from stream position

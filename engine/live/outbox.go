@@ -1,0 +1,121 @@
+package live
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/store"
+)
+
+// outboxBatch is how many records of ActionsStream an Outbox reads at a
+// time while it catches up.
+const outboxBatch = 256
+
+// Entry is one action as the outbox holds it.
+type Entry struct {
+	Action engine.Action
+	// Position is the record's position in ActionsStream; an Outbox made
+	// with from = Position+1 continues after it.
+	Position uint64
+	// Record is the log's record of the action event.
+	Record store.Record
+}
+
+// Outbox follows ActionsStream in order: the actions a Runner decided, for
+// a dispatcher to deliver. It reads the stream's records of type
+// ActionEventType and passes over any other record the stream may hold.
+//
+// An Outbox is not safe for concurrent use.
+type Outbox struct {
+	st     store.Store
+	next   uint64 // stream position of the next record of ActionsStream
+	buf    []store.Record
+	sub    store.Subscription // nil while catching up with ReadStream
+	closed bool
+}
+
+// NewOutbox returns an Outbox over st's ActionsStream from stream position
+// from; 0 is the first action.
+func NewOutbox(st store.Store, from uint64) *Outbox {
+	return &Outbox{st: st, next: from}
+}
+
+// Next returns the next action, waiting for it to be appended if need be.
+// It returns ctx.Err() if ctx ends first, ErrClosed after Close, and the
+// store's error if a read fails. A record whose data does not decode as
+// an action is returned with its Record and Position and an error matching
+// ErrInvalidAction; the Outbox moves past it.
+func (o *Outbox) Next(ctx context.Context) (Entry, error) {
+	for {
+		if o.closed {
+			return Entry{}, ErrClosed
+		}
+		if len(o.buf) > 0 {
+			rec := o.buf[0]
+			o.buf[0] = store.Record{}
+			o.buf = o.buf[1:]
+			if e, ok, err := o.take(rec); ok {
+				return e, err
+			}
+			continue
+		}
+		if o.sub != nil {
+			rec, err := o.sub.Next(ctx)
+			if err != nil {
+				return Entry{}, err
+			}
+			if rec.Stream != ActionsStream || rec.StreamPosition < o.next {
+				continue
+			}
+			if e, ok, err := o.take(rec); ok {
+				return e, err
+			}
+			continue
+		}
+		// Catch up with the stream; once it has nothing more, follow the
+		// log from the head read before: every record of the stream below
+		// that head was in the read.
+		head, err := o.st.Head(ctx)
+		if err != nil {
+			return Entry{}, err
+		}
+		recs, err := o.st.ReadStream(ctx, ActionsStream, o.next, outboxBatch)
+		if err != nil {
+			return Entry{}, err
+		}
+		if len(recs) > 0 {
+			o.buf = recs
+			continue
+		}
+		if o.sub, err = o.st.Subscribe(ctx, head); err != nil {
+			return Entry{}, err
+		}
+	}
+}
+
+// take moves past rec and decodes it; ok is false for a record that is
+// not an action event.
+func (o *Outbox) take(rec store.Record) (e Entry, ok bool, err error) {
+	o.next = rec.StreamPosition + 1
+	if rec.Event.Type != ActionEventType {
+		return Entry{}, false, nil
+	}
+	e = Entry{Position: rec.StreamPosition, Record: rec}
+	if err := e.Action.UnmarshalJSON(rec.Event.Data); err != nil {
+		return e, true, fmt.Errorf("%w: %s at %d: %v", ErrInvalidAction, rec.Event.ID, rec.StreamPosition, err)
+	}
+	return e, true, nil
+}
+
+// Close ends the Outbox. It is idempotent.
+func (o *Outbox) Close() error {
+	o.closed = true
+	o.buf = nil
+	if o.sub != nil {
+		err := o.sub.Close()
+		o.sub = nil
+		return err
+	}
+	return nil
+}

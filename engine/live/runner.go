@@ -1,0 +1,373 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// Runner folds the log through an engine and appends the actions it
+// decides to ActionsStream, and clock events to TimersStream when timers
+// fall due. See the package documentation.
+type Runner struct {
+	st  store.Store
+	eng *engine.Engine
+	cfg Config
+	log *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		closed  bool
+		running bool
+		cancel  context.CancelFunc // of the running Run
+		done    chan struct{}      // closed when the running Run returns
+	}
+
+	// Owned by Run, one call at a time; kept between calls so that a Run
+	// after a cancelled one resumes where it stopped.
+	next      uint64         // global position of the next record to read
+	pending   []*event.Event // action events decided but not yet appended
+	acts      []engine.Action
+	lastTimer time.Time // the latest time of a clock event processed
+	sent      time.Time // the time of a clock event appended and not yet processed
+	timer     Timer     // armed for armedFor, or nil
+	armedFor  time.Time
+
+	m metrics
+}
+
+// New returns a runner that feeds eng from st. The runner uses eng from
+// global position 0 on: eng must be fresh, and must not be used by anyone
+// else while Run runs.
+func New(st store.Store, eng *engine.Engine, cfg Config) (*Runner, error) {
+	if st == nil || eng == nil {
+		return nil, fmt.Errorf("%w: nil store or engine", ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Runner{st: st, eng: eng, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// item is a record or the error that ended the subscription.
+type item struct {
+	rec store.Record
+	err error
+}
+
+// Run follows the log and blocks until ctx ends, Close is called, or the
+// store fails for good (it is closed, or its subscription breaks). It
+// returns ctx.Err() when ctx ends, ErrClosed after Close, and otherwise
+// the store's error. Appends that fail for a reason that may pass are
+// retried with backoff and reported in Metrics.
+//
+// After Run returns for a cancelled ctx or a store error, Run may be
+// called again: it resumes where it stopped, appending first the actions
+// it had decided and not yet written. Only one Run may be in progress.
+func (r *Runner) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.mu.Lock()
+	switch {
+	case r.mu.closed:
+		r.mu.Unlock()
+		return ErrClosed
+	case r.mu.running:
+		r.mu.Unlock()
+		return ErrRunning
+	}
+	done := make(chan struct{})
+	r.mu.running, r.mu.cancel, r.mu.done = true, cancel, done
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.mu.running, r.mu.cancel, r.mu.done = false, nil, nil
+		r.mu.Unlock()
+		close(done)
+	}()
+
+	err := r.run(ctx)
+	r.stopTimer()
+	if err != nil && ctx.Err() != nil {
+		if r.isClosed() {
+			return ErrClosed
+		}
+		return ctx.Err()
+	}
+	return err
+}
+
+func (r *Runner) run(ctx context.Context) error {
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	sub, err := r.st.Subscribe(ctx, r.next)
+	if err != nil {
+		return r.fail(fmt.Errorf("subscribing from %d: %w", r.next, err))
+	}
+	recs := make(chan item, r.cfg.Buffer)
+	readCtx, stopRead := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			rec, err := sub.Next(readCtx)
+			select {
+			case recs <- item{rec, err}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	defer func() {
+		stopRead()
+		wg.Wait()
+		sub.Close()
+	}()
+
+	for {
+		if err := r.flush(ctx); err != nil {
+			return err
+		}
+		timerC, err := r.timers(ctx, len(recs) > 0)
+		if err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timerC:
+			r.timer = nil
+		case it := <-recs:
+			for {
+				if it.err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					return r.fail(fmt.Errorf("reading the log at %d: %w", r.next, it.err))
+				}
+				r.handle(it.rec)
+				if len(recs) == 0 || len(r.pending) >= r.cfg.MaxBatch {
+					break
+				}
+				it = <-recs
+			}
+		}
+	}
+}
+
+// handle gives one record to the engine and queues its actions.
+func (r *Runner) handle(rec store.Record) {
+	r.next = rec.GlobalPosition + 1
+	ev := rec.Event
+	isTimer := ev.Type == engine.TimerEventType
+	switch {
+	case strings.HasPrefix(rec.Stream, "$"):
+		if rec.Stream != TimersStream || !isTimer {
+			r.m.skipped.Add(1)
+			return
+		}
+		if ev.Time.After(r.lastTimer) {
+			r.lastTimer = ev.Time
+		}
+		if !r.sent.IsZero() && !ev.Time.Before(r.sent) {
+			r.sent = time.Time{}
+		}
+	case isTimer:
+		// Only the runner's clock events move the clock: an agent cannot.
+		r.m.skipped.Add(1)
+		return
+	}
+	r.m.events.Add(1)
+	r.acts = r.eng.AppendProcess(r.acts[:0], ev)
+	for i := range r.acts {
+		r.pending = append(r.pending, ActionEvent(&r.acts[i]))
+	}
+	clear(r.acts) // drop references to trigger ids
+}
+
+// timers arms the clock for the engine's next timer, or appends its
+// clock event when it is due and the runner has caught up with the log.
+// busy says records are waiting, so the runner has not caught up. It
+// returns the channel to wait on, nil when there is none.
+func (r *Runner) timers(ctx context.Context, busy bool) (<-chan time.Time, error) {
+	due, ok := r.eng.NextTimer()
+	if !ok || !r.sent.IsZero() {
+		// No timer, or its clock event is on its way back.
+		r.stopTimer()
+		return nil, nil
+	}
+	at := due.Add(r.cfg.TimerDelay)
+	if wait := at.Sub(r.cfg.Clock.Now()); wait > 0 {
+		if r.timer == nil || !r.armedFor.Equal(at) {
+			r.stopTimer()
+			r.timer, r.armedFor = r.cfg.Clock.NewTimer(wait), at
+		}
+		return r.timer.C(), nil
+	}
+	r.stopTimer()
+	if busy {
+		return nil, nil // the records will bring us back here
+	}
+	head, err := r.st.Head(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, r.fail(fmt.Errorf("reading the head: %w", err))
+	}
+	r.m.head.Store(head)
+	if r.next < head {
+		return nil, nil
+	}
+	// A timer can fall due at or before a clock event already processed
+	// (an absence started by a late event): its clock event needs a later
+	// time, for the one at due is behind us.
+	t := due
+	if !t.After(r.lastTimer) && !r.lastTimer.IsZero() {
+		t = r.lastTimer.Add(time.Nanosecond)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := r.st.Append(ctx, TimersStream, store.Any, []*event.Event{TimerEvent(t)})
+		if err == nil {
+			break
+		}
+		if errors.Is(err, store.ErrConflict) && attempt < 8 {
+			// Its id is taken by something else: try the next nanosecond.
+			t = t.Add(time.Nanosecond)
+			continue
+		}
+		if err := r.retry(ctx, fmt.Errorf("appending the clock event for %s: %w", t.Format(time.RFC3339Nano), err), attempt); err != nil {
+			return nil, err
+		}
+	}
+	r.sent = t
+	r.m.timers.Add(1)
+	return nil, nil
+}
+
+func (r *Runner) stopTimer() {
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+}
+
+// flush appends the pending action events, MaxBatch at a time. An append
+// that fails for a reason that may pass is retried until ctx ends.
+func (r *Runner) flush(ctx context.Context) error {
+	for i := 0; i < len(r.pending); {
+		n := min(len(r.pending)-i, r.cfg.MaxBatch)
+		if err := r.appendActions(ctx, r.pending[i:i+n]); err != nil {
+			// An abandoned append may still be reading the batch: keep
+			// the rest in a new slice and leave the old one alone.
+			r.pending = slices.Clone(r.pending[i:])
+			return err
+		}
+		i += n
+	}
+	clear(r.pending)
+	r.pending = r.pending[:0]
+	r.m.position.Store(r.next)
+	return nil
+}
+
+func (r *Runner) appendActions(ctx context.Context, evs []*event.Event) error {
+	for attempt := 0; ; attempt++ {
+		_, err := r.st.Append(ctx, ActionsStream, store.Any, evs)
+		switch {
+		case err == nil:
+			r.m.actions.Add(int64(len(evs)))
+			return nil
+		case refused(err) && len(evs) > 1:
+			// One event spoils the batch: find it by appending one by one.
+			for _, ev := range evs {
+				if err := r.appendActions(ctx, []*event.Event{ev}); err != nil {
+					return err
+				}
+			}
+			return nil
+		case refused(err):
+			r.m.rejected.Add(1)
+			r.setErr(fmt.Errorf("appending action %s: %w", evs[0].ID, err))
+			r.log.Error("action refused by the log, dropped", "action_id", evs[0].ID, "error", err)
+			return nil
+		}
+		if err := r.retry(ctx, fmt.Errorf("appending %d actions: %w", len(evs), err), attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// refused reports whether the store refused the events themselves, so
+// that retrying cannot help.
+func refused(err error) bool {
+	var ee *store.EventError
+	return errors.Is(err, store.ErrConflict) || errors.As(err, &ee) ||
+		errors.Is(err, store.ErrBatchTooLarge)
+}
+
+// retry records err and waits before attempt+1, or returns the error that
+// ends Run: ctx's, or the store's when it is closed.
+func (r *Runner) retry(ctx context.Context, err error, attempt int) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, store.ErrClosed) {
+		return r.fail(err)
+	}
+	r.setErr(err)
+	d := r.cfg.RetryDelay << min(attempt, 30)
+	if d <= 0 || d > r.cfg.MaxRetryDelay {
+		d = r.cfg.MaxRetryDelay
+	}
+	r.log.Warn("append failed, retrying", "error", err, "attempt", attempt+1, "wait", d)
+	t := r.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C():
+		return nil
+	}
+}
+
+// fail records err and returns it.
+func (r *Runner) fail(err error) error {
+	err = fmt.Errorf("live: %w", err)
+	r.setErr(err)
+	return err
+}
+
+// Close stops Run and waits for it to return; later calls of Run return
+// ErrClosed. It is idempotent, safe for concurrent use, and does not
+// close the store. It returns nil.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	r.mu.closed = true
+	cancel, done := r.mu.cancel, r.mu.done
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+func (r *Runner) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mu.closed
+}
