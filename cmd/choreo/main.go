@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"version":  {"print the version", runVersion},
 	"run":      {"evaluate events against choreographies, offline", runRun},
 	"validate": {"check choreography files", runValidate},
+	"ingest":   {"append events to the embedded log and decide on them", runIngest},
 }
 
 func main() {
