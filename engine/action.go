@@ -3,12 +3,13 @@ package engine
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/choreohq/choreo/event"
 )
 
 // Rule kinds, as reported in Action.RuleKind and RuleMetrics.Kind. The
@@ -191,15 +192,5 @@ func appendDigestID(dst, input []byte) []byte {
 	sum := sha256.Sum256(input)
 	sum[6] = sum[6]&0x0f | 0x80 // version 8: custom
 	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
-	var id [36]byte
-	hex.Encode(id[0:8], sum[0:4])
-	id[8] = '-'
-	hex.Encode(id[9:13], sum[4:6])
-	id[13] = '-'
-	hex.Encode(id[14:18], sum[6:8])
-	id[18] = '-'
-	hex.Encode(id[19:23], sum[8:10])
-	id[23] = '-'
-	hex.Encode(id[24:36], sum[10:16])
-	return append(dst, id[:]...)
+	return event.AppendUUID(dst, [16]byte(sum[:16]))
 }

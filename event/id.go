@@ -26,6 +26,11 @@ func NewID() string {
 		panic("event: reading random bytes: " + err.Error()) // crypto/rand never fails on Linux
 	}
 	u[8] = u[8]&0x3f | 0x80
+	return string(AppendUUID(make([]byte, 0, 36), u))
+}
+
+// AppendUUID appends u to dst in the canonical 8-4-4-4-12 hexadecimal form.
+func AppendUUID(dst []byte, u [16]byte) []byte {
 	var s [36]byte
 	hex.Encode(s[0:8], u[0:4])
 	s[8] = '-'
@@ -36,7 +41,7 @@ func NewID() string {
 	hex.Encode(s[19:23], u[8:10])
 	s[23] = '-'
 	hex.Encode(s[24:], u[10:])
-	return string(s[:])
+	return append(dst, s[:]...)
 }
 
 // idClock hands out (millisecond, counter) pairs that never go backwards
