@@ -26,6 +26,8 @@ var (
 	// ErrPartitions is returned when a store is opened with a number of
 	// partitions other than the one it was created with.
 	ErrPartitions = errors.New("store: partition count differs from the store's")
+	// ErrNotFound is returned by Get for an id the log does not hold.
+	ErrNotFound = errors.New("store: event not found")
 )
 
 // VersionError reports an expected-version mismatch.
@@ -82,6 +84,7 @@ const (
 	CodeInvalidStream          = "invalid_stream"
 	CodeInvalidExpectedVersion = "invalid_expected_version"
 	CodeClosed                 = "closed"
+	CodeNotFound               = "not_found"
 	CodeInternal               = "internal"
 )
 
@@ -110,6 +113,8 @@ func Code(err error) string {
 		return CodeInvalidExpectedVersion
 	case errors.Is(err, ErrClosed):
 		return CodeClosed
+	case errors.Is(err, ErrNotFound):
+		return CodeNotFound
 	}
 	return CodeInternal
 }

@@ -101,6 +101,11 @@ type Store interface {
 	// log order.
 	ReadAll(ctx context.Context, from uint64, limit int) ([]Record, error)
 
+	// Get returns the record of the event with id, or ErrNotFound when the
+	// log holds no such event (or holds it in an append not yet
+	// acknowledged).
+	Get(ctx context.Context, id string) (Record, error)
+
 	// Head returns the global position the next appended event will get:
 	// the number of events in the log.
 	Head(ctx context.Context) (uint64, error)

@@ -149,6 +149,20 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Re
 	return append([]store.Record(nil), s.mu.log[from:min(n, from+uint64(limit))]...), nil
 }
 
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.closed {
+		return store.Record{}, store.ErrClosed
+	}
+	g, ok := s.mu.ids[id]
+	if !ok {
+		return store.Record{}, store.ErrNotFound
+	}
+	return s.mu.log[g], nil
+}
+
 // Head implements store.Store.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	s.mu.RLock()

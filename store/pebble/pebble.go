@@ -804,6 +804,39 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	return out, it.Error()
 }
 
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return store.Record{}, store.ErrClosed
+	}
+	head := s.head.Load()
+	v, closer, err := s.db.Get(idKey(id))
+	if errors.Is(err, pdb.ErrNotFound) {
+		return store.Record{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Record{}, fmt.Errorf("looking up event %q: %w", id, err)
+	}
+	if len(v) < 8 {
+		closer.Close()
+		return store.Record{}, fmt.Errorf("id index of %q: %w", id, event.ErrCorrupt)
+	}
+	g := binary.BigEndian.Uint64(v)
+	closer.Close()
+	if g >= head { // written, not yet acknowledged
+		return store.Record{}, store.ErrNotFound
+	}
+	v, closer, err = s.db.Get(globalKey(g))
+	if err != nil {
+		return store.Record{}, fmt.Errorf("reading record %d: %w", g, err)
+	}
+	defer closer.Close()
+	var d decoder
+	return d.record(g, v)
+}
+
 // Head implements store.Store.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
 	if s.isClosed() {

@@ -45,6 +45,7 @@ func Run(t *testing.T, cfg Config) {
 		{"DuplicateRace", testDuplicateRace},
 		{"Subscribe", testSubscribe},
 		{"SlowSubscriber", testSlowSubscriber},
+		{"Get", testGet},
 		{"Close", testClose},
 	}
 	if cfg.Durable {
@@ -133,6 +134,13 @@ func CheckLog(t *testing.T, s store.Store) []store.Record {
 			t.Fatalf("event id %s twice in the log", r.Event.ID)
 		}
 		ids[r.Event.ID] = true
+		got, err := s.Get(ctx, r.Event.ID)
+		if err != nil {
+			t.Fatalf("Get(%s): %v", r.Event.ID, err)
+		}
+		if got.GlobalPosition != r.GlobalPosition || got.Stream != r.Stream || got.StreamPosition != r.StreamPosition || got.Event.Type != r.Event.Type {
+			t.Fatalf("Get(%s) = %+v, ReadAll has %+v", r.Event.ID, got, r)
+		}
 	}
 	for stream, n := range next {
 		recs, err := s.ReadStream(ctx, stream, 0, int(n)+10)
@@ -600,6 +608,9 @@ func testClose(t *testing.T, cfg Config) {
 	if _, err := s.ReadStream(ctx, "c", 0, 1); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("ReadStream after Close = %v", err)
 	}
+	if _, err := s.Get(ctx, "1"); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Get after Close = %v", err)
+	}
 	if _, err := s.Head(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("Head after Close = %v", err)
 	}
@@ -648,3 +659,26 @@ func testReopen(t *testing.T, cfg Config) {
 
 // errInvalid marks the cases that expect an invalid-event error.
 var errInvalid = event.ErrInvalid
+
+func testGet(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	if _, err := s.Get(ctx, "nothing"); !errors.Is(err, store.ErrNotFound) || store.Code(err) != store.CodeNotFound {
+		t.Fatalf("Get on an empty log = %v, want ErrNotFound", err)
+	}
+	mustAppend(t, s, "a", store.Any, Ev("1", "t1", "a"), Ev("2", "t2", "a"))
+	mustAppend(t, s, "b", store.Any, Ev("3", "t3", "b"))
+	rec, err := s.Get(ctx, "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Stream != "b" || rec.StreamPosition != 0 || rec.GlobalPosition != 2 || rec.Event.Type != "t3" || string(rec.Event.Data) != string(Ev("3", "t3", "b").Data) {
+		t.Fatalf("Get(3) = %+v", rec)
+	}
+	if rec.Partition != event.Partition("b", store.DefaultPartitions) {
+		t.Fatalf("Get(3) partition %d", rec.Partition)
+	}
+	if _, err := s.Get(ctx, "4"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(4) = %v, want ErrNotFound", err)
+	}
+	CheckLog(t, s)
+}
