@@ -1,0 +1,497 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/choreohq/choreo/agent"
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// Directory is where the dispatcher finds agents: the registry.
+type Directory interface {
+	// Discover returns the agents that may take an action needing caps,
+	// best first.
+	Discover(caps []string) []agent.Profile
+	// Changed returns a channel closed at the next change of the
+	// directory.
+	Changed() <-chan struct{}
+}
+
+// Dispatcher delivers the actions of the outbox (live.ActionsStream) to
+// agents. See the package documentation.
+type Dispatcher struct {
+	st         store.Store
+	dir        Directory
+	transports map[string]Transport
+	cfg        Config
+	log        *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		closed  bool
+		running bool
+		cancel  context.CancelFunc
+		done    chan struct{}
+		agents  map[string]*agentState
+		freed   chan struct{} // closed when an agent slot frees up
+		dead    map[string]*DeadLetter
+		retries chan engine.Action // dead letters sent back while Run runs
+	}
+
+	inflight chan struct{} // one token per action being delivered
+	records  chan *outcome
+	m        metrics
+}
+
+// agentState is what the dispatcher keeps per agent.
+type agentState struct {
+	slots   chan struct{}
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+// New returns a dispatcher that reads actions from st, finds agents in dir
+// and reaches them through transports, keyed by protocol (the agent
+// package's Protocol constants).
+func New(st store.Store, dir Directory, transports map[string]Transport, cfg Config) (*Dispatcher, error) {
+	if st == nil || dir == nil {
+		return nil, fmt.Errorf("%w: nil store or directory", ErrInvalidConfig)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	d := &Dispatcher{st: st, dir: dir, transports: make(map[string]Transport, len(transports)), cfg: cfg, log: cfg.Logger}
+	for p, t := range transports {
+		if t == nil {
+			return nil, fmt.Errorf("%w: nil transport for %q", ErrInvalidConfig, p)
+		}
+		d.transports[p] = t
+	}
+	d.inflight = make(chan struct{}, cfg.MaxInFlight)
+	d.mu.agents = make(map[string]*agentState)
+	d.mu.freed = make(chan struct{})
+	d.mu.dead = make(map[string]*DeadLetter)
+	d.m.rules = make(map[ruleKey]*RuleStats)
+	return d, nil
+}
+
+// Run recovers the dispatcher's state from the log, delivers the actions
+// left undone, then follows the outbox until ctx ends or Close is called.
+// It returns ctx.Err(), ErrClosed, or the store's error. Before returning
+// it stops the deliveries in progress (an interrupted attempt is not
+// recorded, so the next Run delivers the action again with the same
+// idempotency key) and appends the outcomes already known.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	switch {
+	case d.mu.closed:
+		d.mu.Unlock()
+		return ErrClosed
+	case d.mu.running:
+		d.mu.Unlock()
+		return ErrRunning
+	}
+	d.mu.running = true
+	d.mu.cancel = cancel
+	d.mu.done = make(chan struct{})
+	d.mu.retries = make(chan engine.Action, 64)
+	done, retries := d.mu.done, d.mu.retries
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.mu.running = false
+		d.mu.retries = nil
+		close(done)
+		d.mu.Unlock()
+	}()
+
+	d.records = make(chan *outcome, d.cfg.MaxInFlight)
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		d.recorder(context.WithoutCancel(ctx))
+	}()
+	var tasks sync.WaitGroup
+	err := d.run(ctx, &tasks, retries)
+	cancel()
+	tasks.Wait()
+	close(d.records)
+	<-recDone
+	if d.isClosed() {
+		return ErrClosed
+	}
+	return err
+}
+
+func (d *Dispatcher) run(ctx context.Context, tasks *sync.WaitGroup, retries <-chan engine.Action) error {
+	pending, next, err := d.recover(ctx)
+	if err != nil {
+		return err
+	}
+	start := func(a engine.Action) error {
+		select {
+		case d.inflight <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.m.taken.Add(1)
+		tasks.Go(func() {
+			defer func() { <-d.inflight }()
+			d.deliver(ctx, &a)
+		})
+		return nil
+	}
+	for _, a := range pending {
+		if err := start(a); err != nil {
+			return err
+		}
+	}
+	pending = nil
+
+	entries := make(chan live.Entry)
+	readErr := make(chan error, 1)
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	go func() {
+		o := live.NewOutbox(d.st, next)
+		defer o.Close()
+		for {
+			e, err := o.Next(readCtx)
+			if errors.Is(err, live.ErrInvalidAction) {
+				d.log.Error("dispatch: skipping an action record that does not decode", "err", err)
+				continue
+			}
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case entries <- e:
+			case <-readCtx.Done():
+				readErr <- readCtx.Err()
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case e := <-entries:
+			if err := start(e.Action); err != nil {
+				return err
+			}
+		case a := <-retries:
+			if err := start(a); err != nil {
+				return err
+			}
+		case err := <-readErr:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops Run and waits for it to return. It is idempotent.
+func (d *Dispatcher) Close() error {
+	d.mu.Lock()
+	d.mu.closed = true
+	cancel, done, running := d.mu.cancel, d.mu.done, d.mu.running
+	d.mu.Unlock()
+	if running {
+		cancel()
+		<-done
+	}
+	return nil
+}
+
+func (d *Dispatcher) isClosed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.closed
+}
+
+// deliver takes one action to its end: delivered, dead-lettered, or
+// abandoned because ctx ended.
+func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
+	if a.Hops+1 > d.cfg.MaxHops {
+		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
+		return
+	}
+	var trigger *event.Event
+	var triggerJSON []byte
+	if n := len(a.TriggerEventIDs); n > 0 {
+		if rec, err := d.st.Get(ctx, a.TriggerEventIDs[n-1]); err == nil {
+			trigger = rec.Event
+			triggerJSON = trigger.AppendJSON(nil)
+		} else if ctx.Err() != nil {
+			return
+		}
+	}
+	caps := []string{a.TargetCapability}
+	priority := PriorityNormal
+	if a.Priority >= 8 {
+		priority = PriorityHigh
+	}
+	timeout := a.Timeout
+	if timeout <= 0 {
+		timeout = d.cfg.Timeout
+	}
+	var lastErr error
+	var lastAgent string
+	for attempt := 1; ; attempt++ {
+		p, st, release, reason, err := d.acquire(ctx, caps)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			msg := err.Error()
+			if lastErr != nil {
+				msg = lastErr.Error()
+			}
+			d.deadLetter(a, reason, attempt-1, lastAgent, msg)
+			return
+		}
+		lastAgent = p.ID
+		tr := d.transports[p.Transport()]
+		del := &Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Message: Message{
+			MessageID:            a.ID,
+			SenderID:             d.cfg.SenderID,
+			RecipientID:          p.ID,
+			Action:               a.Action,
+			CapabilitiesRequired: caps,
+			Priority:             priority,
+			CorrelationID:        a.CorrelationID,
+			Timestamp:            time.Now().UTC(),
+			Hops:                 a.Hops + 1,
+			Attempt:              attempt,
+			Payload: Payload{TriggerEvent: triggerJSON, Pattern: a.RuleID, ChoreographyContext: ChoreographyContext{
+				Choreography: a.Choreography, PatternID: a.RuleID, RuleKind: a.RuleKind,
+				TriggeredAt: a.Time, TriggerEventIDs: a.TriggerEventIDs,
+			}},
+		}}
+		began := time.Now()
+		var res Result
+		if tr == nil {
+			err = fmt.Errorf("%w %q (agent %s)", ErrNoTransport, p.Transport(), p.ID)
+		} else {
+			actx, cancel := context.WithTimeout(ctx, timeout)
+			res, err = tr.Deliver(actx, del)
+			if err != nil && actx.Err() != nil && ctx.Err() == nil {
+				err = fmt.Errorf("deadline of %v passed: %w", timeout, err)
+			}
+			cancel()
+		}
+		took := time.Since(began)
+		if ctx.Err() != nil { // stopping: leave the action for the next run
+			release(nil)
+			return
+		}
+		release(err)
+		_ = st
+		d.m.attempts.Add(1)
+		if err == nil {
+			d.delivered(a, p.ID, attempt, took, res.Events)
+			return
+		}
+		lastErr = err
+		d.m.failedAttempts.Add(1)
+		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, Attempt{
+			ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
+			Attempt: attempt, Agent: p.ID, Error: err.Error(), DurationMS: ms(took),
+		}, time.Now().UTC())}})
+		if IsPermanent(err) {
+			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
+			return
+		}
+		if attempt >= d.cfg.MaxAttempts {
+			d.deadLetter(a, ReasonMaxAttempts, attempt, p.ID, err.Error())
+			return
+		}
+		if !sleep(ctx, d.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// backoff returns the wait after the attempt-th failed attempt.
+func (d *Dispatcher) backoff(attempt int) time.Duration {
+	w := d.cfg.Backoff
+	for i := 1; i < attempt && w < d.cfg.MaxBackoff; i++ {
+		w *= 2
+	}
+	w = min(w, d.cfg.MaxBackoff)
+	return w/2 + rand.N(w/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// acquire waits for a usable agent with caps and takes one of its slots
+// and its breaker's permission. release must be called with the attempt's
+// error. On failure it returns the dead-letter reason.
+func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, st *agentState, release func(error), reason string, err error) {
+	var deadline *time.Timer
+	for {
+		changed := d.dir.Changed()
+		d.mu.Lock()
+		freed := d.mu.freed
+		d.mu.Unlock()
+		agents := d.dir.Discover(caps)
+		for i := range agents {
+			st := d.agent(agents[i].ID)
+			select {
+			case st.slots <- struct{}{}:
+			default:
+				continue
+			}
+			done, berr := st.breaker.Allow()
+			if berr != nil {
+				d.freeSlot(st)
+				continue
+			}
+			return agents[i], st, func(err error) {
+				done(err)
+				d.freeSlot(st)
+			}, "", nil
+		}
+		if deadline == nil {
+			deadline = time.NewTimer(d.cfg.AgentWait)
+			defer deadline.Stop()
+			d.m.waiting.Add(1)
+			defer d.m.waiting.Add(-1)
+		}
+		poll := time.NewTimer(d.cfg.AgentPoll)
+		select {
+		case <-changed:
+		case <-freed:
+		case <-poll.C:
+		case <-deadline.C:
+			poll.Stop()
+			if len(agents) == 0 {
+				return agent.Profile{}, nil, nil, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
+			}
+			return agent.Profile{}, nil, nil, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
+		case <-ctx.Done():
+			poll.Stop()
+			return agent.Profile{}, nil, nil, "", ctx.Err()
+		}
+		poll.Stop()
+	}
+}
+
+func (d *Dispatcher) freeSlot(st *agentState) {
+	<-st.slots
+	d.mu.Lock()
+	close(d.mu.freed)
+	d.mu.freed = make(chan struct{})
+	d.mu.Unlock()
+}
+
+// agent returns the state of agent id, made on first use.
+func (d *Dispatcher) agent(id string) *agentState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st, ok := d.mu.agents[id]
+	if !ok {
+		st = &agentState{slots: make(chan struct{}, d.cfg.MaxPerAgent)}
+		failures := uint32(d.cfg.BreakerFailures)
+		st.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+			Name:        id,
+			MaxRequests: uint32(d.cfg.BreakerHalfOpen),
+			Timeout:     d.cfg.BreakerOpen,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+			// A refusal is an answer: the agent is up.
+			IsSuccessful: func(err error) bool { return err == nil || IsPermanent(err) },
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				if to == gobreaker.StateOpen {
+					d.m.breakerOpened.Add(1)
+				}
+				d.log.Warn("dispatch: circuit breaker changed", "agent", name, "from", from.String(), "to", to.String())
+			},
+		})
+		d.mu.agents[id] = st
+	}
+	return st
+}
+
+// BreakerState returns the state of agent id's circuit breaker: "closed",
+// "open" or "half-open"; "closed" for an agent never tried.
+func (d *Dispatcher) BreakerState(id string) string {
+	d.mu.Lock()
+	st, ok := d.mu.agents[id]
+	d.mu.Unlock()
+	if !ok {
+		return gobreaker.StateClosed.String()
+	}
+	return st.breaker.State().String()
+}
+
+// delivered records a delivered action and the events its agent gave back.
+func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, took time.Duration, evs []*event.Event) {
+	now := time.Now().UTC()
+	ids := make([]string, 0, len(evs))
+	for i, e := range evs {
+		if e == nil {
+			continue
+		}
+		if e.SpecVersion == "" {
+			e.SpecVersion = event.SpecVersion
+		}
+		if e.ID == "" {
+			e.ID = a.ID + "/" + strconv.Itoa(i)
+		}
+		if e.Source == "" {
+			e.Source = "agents/" + agentID
+		}
+		if e.CorrelationID == "" {
+			e.CorrelationID = a.CorrelationID
+		}
+		if e.CausationID == "" {
+			e.CausationID = a.ID
+		}
+		e.Hops = max(e.Hops, a.Hops+1)
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		ids = append(ids, e.ID)
+	}
+	d.emit(&outcome{action: a, results: evs, took: took, records: []*event.Event{record(DeliveredType, a, Delivered{
+		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
+		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids,
+	}, now)}})
+}
+
+// deadLetter records a as given up on.
+func (d *Dispatcher) deadLetter(a *engine.Action, reason string, attempts int, agentID, lastErr string) {
+	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: lastErr,
+		Agent: agentID, Time: time.Now().UTC()}
+	d.log.Warn("dispatch: action dead-lettered", "action", a.Action, "id", a.ID, "reason", reason, "attempts", attempts, "err", lastErr)
+	d.emit(&outcome{action: a, dead: dl, dlq: []*event.Event{record(DeadLetterType, a, dl, dl.Time)}})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

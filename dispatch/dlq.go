@@ -1,0 +1,89 @@
+package dispatch
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// DeadLetters returns the dead-letter queue, oldest first. It is rebuilt
+// from the log when Run starts.
+func (d *Dispatcher) DeadLetters() []DeadLetter {
+	d.mu.Lock()
+	out := make([]DeadLetter, 0, len(d.mu.dead))
+	for _, dl := range d.mu.dead {
+		out = append(out, *dl)
+	}
+	d.mu.Unlock()
+	slices.SortFunc(out, func(a, b DeadLetter) int {
+		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ActionID, b.ActionID))
+	})
+	return out
+}
+
+// DeadLetter returns the dead letter of action id.
+func (d *Dispatcher) DeadLetter(id string) (DeadLetter, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dl, ok := d.mu.dead[id]
+	if !ok {
+		return DeadLetter{}, false
+	}
+	return *dl, true
+}
+
+// Retry sends dead letter id back for delivery with the same action id,
+// so with the same idempotency key. It appends a RetryType record first:
+// if Run is not running, the next Run delivers it. It returns ErrNotFound
+// if id is not in the queue.
+func (d *Dispatcher) Retry(ctx context.Context, id string) error {
+	dl, err := d.take(ctx, id, RetryType)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	retries, done := d.mu.retries, d.mu.done
+	d.mu.Unlock()
+	if retries == nil {
+		return nil
+	}
+	select {
+	case retries <- dl.Action:
+	case <-done: // Run stopped: the next one finds the retry in the log
+	case <-ctx.Done():
+		// The retry is logged; the next Run delivers it.
+	}
+	return nil
+}
+
+// Discard removes dead letter id from the queue for good, appending a
+// DiscardType record. It returns ErrNotFound if id is not in the queue.
+func (d *Dispatcher) Discard(ctx context.Context, id string) error {
+	_, err := d.take(ctx, id, DiscardType)
+	return err
+}
+
+// take removes id from the queue and logs why; on failure it puts it back.
+func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, error) {
+	d.mu.Lock()
+	dl, ok := d.mu.dead[id]
+	if ok {
+		delete(d.mu.dead, id)
+	}
+	d.mu.Unlock()
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rec := record(typ, &dl.Action, Ref{ActionID: id}, time.Now().UTC())
+	if _, err := d.st.Append(ctx, DeadLetterStream, store.Any, []*event.Event{rec}); err != nil {
+		d.mu.Lock()
+		d.mu.dead[id] = dl
+		d.mu.Unlock()
+		return nil, err
+	}
+	return dl, nil
+}

@@ -1,0 +1,91 @@
+package dispatch
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+)
+
+type ruleKey struct{ choreography, rule string }
+
+type metrics struct {
+	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
+	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
+	waiting                                                  atomic.Int64
+
+	mu    sync.Mutex
+	rules map[ruleKey]*RuleStats
+}
+
+// rule returns the stats of a's rule; d.m.mu must be held.
+func (m *metrics) rule(a *engine.Action) *RuleStats {
+	k := ruleKey{a.Choreography, a.RuleID}
+	rs, ok := m.rules[k]
+	if !ok {
+		rs = &RuleStats{Choreography: a.Choreography, RuleID: a.RuleID, Action: a.Action}
+		m.rules[k] = rs
+	}
+	return rs
+}
+
+// RuleStats are the delivery figures of one rule, the course's
+// per-pattern successes, failures and response time. They are rebuilt
+// from the log when a Dispatcher starts.
+type RuleStats struct {
+	Choreography   string        `json:"choreography"`
+	RuleID         string        `json:"rule_id"`
+	Action         string        `json:"action"`
+	Delivered      int64         `json:"delivered"`       // successes
+	DeadLettered   int64         `json:"dead_lettered"`   // failures
+	FailedAttempts int64         `json:"failed_attempts"` // attempts that failed, retried or not
+	ResponseTime   time.Duration `json:"-"`               // total over Delivered
+}
+
+// AverageResponse returns the mean response time of the successful
+// attempts.
+func (r RuleStats) AverageResponse() time.Duration {
+	if r.Delivered == 0 {
+		return 0
+	}
+	return r.ResponseTime / time.Duration(r.Delivered)
+}
+
+// Metrics are a Dispatcher's counters since it was made.
+type Metrics struct {
+	Taken          int64 // actions started (from the outbox, recovery or a retry)
+	InFlight       int64 // actions being delivered now
+	Waiting        int64 // of those, waiting for a usable agent
+	Attempts       int64
+	FailedAttempts int64
+	Delivered      int64
+	DeadLettered   int64
+	DeadLetters    int64 // in the queue now
+	Results        int64 // events agents gave back, appended
+	ResultsRefused int64 // events agents gave back that the store refused
+	RecordErrors   int64 // failed appends of the dispatcher's records, retried
+	BreakerOpened  int64 // times a breaker opened
+	Rules          []RuleStats
+}
+
+// Metrics returns the current counters.
+func (d *Dispatcher) Metrics() Metrics {
+	m := Metrics{
+		Taken: d.m.taken.Load(), Waiting: d.m.waiting.Load(), Attempts: d.m.attempts.Load(),
+		FailedAttempts: d.m.failedAttempts.Load(), Delivered: d.m.delivered.Load(),
+		DeadLettered: d.m.deadLettered.Load(), Results: d.m.results.Load(),
+		ResultsRefused: d.m.resultsRefused.Load(), RecordErrors: d.m.recordErrors.Load(),
+		BreakerOpened: d.m.breakerOpened.Load(),
+	}
+	m.InFlight = int64(len(d.inflight))
+	d.mu.Lock()
+	m.DeadLetters = int64(len(d.mu.dead))
+	d.mu.Unlock()
+	d.m.mu.Lock()
+	for _, r := range d.m.rules {
+		m.Rules = append(m.Rules, *r)
+	}
+	d.m.mu.Unlock()
+	return m
+}

@@ -1,0 +1,163 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// outcome is what one step of a delivery leaves to append: the events an
+// agent gave back, then records for the outbox stream and the dead-letter
+// stream. The recorder appends the results of a batch of outcomes before
+// their records, so a crash between the two leaves the action undone: it
+// is delivered again, and its results, whose ids derive from the action
+// id, are not written twice.
+type outcome struct {
+	action  *engine.Action
+	results []*event.Event
+	records []*event.Event // for live.ActionsStream
+	dlq     []*event.Event // for DeadLetterStream
+	dead    *DeadLetter    // enters the queue once its record is durable
+	took    time.Duration  // of a delivery
+}
+
+// emit hands o to the recorder.
+func (d *Dispatcher) emit(o *outcome) { d.records <- o }
+
+// recorder appends outcomes in batches until d.records is closed.
+func (d *Dispatcher) recorder(ctx context.Context) {
+	batch := make([]*outcome, 0, d.cfg.RecordBatch)
+	for o := range d.records {
+		batch = append(batch[:0], o)
+	more:
+		for len(batch) < d.cfg.RecordBatch {
+			select {
+			case o, ok := <-d.records:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		d.write(ctx, batch)
+		clear(batch)
+	}
+}
+
+func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
+	var byStream map[string][]*event.Event
+	var recs, dlq []*event.Event
+	for _, o := range batch {
+		if len(o.results) > 0 {
+			if byStream == nil {
+				byStream = make(map[string][]*event.Event)
+			}
+			byStream[o.action.CorrelationID] = append(byStream[o.action.CorrelationID], o.results...)
+		}
+		recs = append(recs, o.records...)
+		dlq = append(dlq, o.dlq...)
+	}
+	for stream, evs := range byStream {
+		d.appendResults(ctx, stream, evs)
+	}
+	if !d.appendRetrying(ctx, live.ActionsStream, recs) || !d.appendRetrying(ctx, DeadLetterStream, dlq) {
+		return // the store is closed: the next run delivers these actions again
+	}
+	for _, o := range batch {
+		for _, r := range o.records {
+			d.fold(r.Type, o.action, o.took)
+		}
+		if o.dead != nil {
+			d.m.deadLettered.Add(1)
+			d.m.mu.Lock()
+			d.m.rule(o.action).DeadLettered++
+			d.m.mu.Unlock()
+			d.mu.Lock()
+			d.mu.dead[o.action.ID] = o.dead
+			d.mu.Unlock()
+		}
+	}
+}
+
+// fold counts a record of type typ about a in the metrics.
+func (d *Dispatcher) fold(typ string, a *engine.Action, took time.Duration) {
+	switch typ {
+	case DeliveredType:
+		d.m.delivered.Add(1)
+		d.m.mu.Lock()
+		rs := d.m.rule(a)
+		rs.Delivered++
+		rs.ResponseTime += took
+		d.m.mu.Unlock()
+	case AttemptType:
+		d.m.mu.Lock()
+		d.m.rule(a).FailedAttempts++
+		d.m.mu.Unlock()
+	}
+}
+
+// appendResults appends the events agents gave back. An event the store
+// refuses (invalid, or its id already used for other content because an
+// agent answered a repeated delivery differently) is logged and left out:
+// the first answer stands.
+func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*event.Event) {
+	_, err := d.st.Append(ctx, stream, store.Any, evs)
+	if err == nil {
+		d.m.results.Add(int64(len(evs)))
+		return
+	}
+	if !refused(err) {
+		d.appendRetrying(ctx, stream, evs)
+		return
+	}
+	for _, e := range evs { // find the culprits one by one
+		_, err := d.st.Append(ctx, stream, store.Any, []*event.Event{e})
+		switch {
+		case err == nil:
+			d.m.results.Add(1)
+		case refused(err):
+			d.m.resultsRefused.Add(1)
+			d.log.Warn("dispatch: an agent's event was refused", "id", e.ID, "type", e.Type, "code", store.Code(err), "err", err)
+		default:
+			d.appendRetrying(ctx, stream, []*event.Event{e})
+		}
+	}
+}
+
+// refused reports an append error about the events themselves, which a
+// retry would not change.
+func refused(err error) bool {
+	var ee *store.EventError
+	return errors.As(err, &ee) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidStream)
+}
+
+// appendRetrying appends evs, retrying failures that may pass. It returns
+// false if the store is closed.
+func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*event.Event) bool {
+	wait := defaultRecordRetryDelay
+	for len(evs) > 0 {
+		_, err := d.st.Append(ctx, stream, store.Any, evs)
+		if err == nil {
+			return true
+		}
+		if errors.Is(err, store.ErrClosed) {
+			return false
+		}
+		d.m.recordErrors.Add(1)
+		if refused(err) { // our own records: a bug, not a passing failure
+			d.log.Error("dispatch: the store refused dispatcher records", "stream", stream, "err", err)
+			return true
+		}
+		d.log.Warn("dispatch: appending records failed; retrying", "stream", stream, "err", err)
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Second)
+	}
+	return true
+}

@@ -1,0 +1,94 @@
+package dispatch
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/event"
+)
+
+// The records the dispatcher appends. Attempts and deliveries go to the
+// outbox stream itself (live.ActionsStream), after the action they are
+// about; dead letters and what is done with them go to DeadLetterStream.
+// Replaying both streams in log order rebuilds which actions are done,
+// which wait in the dead-letter queue and which must be delivered again.
+const (
+	// DeadLetterStream holds DeadLetterType, RetryType and DiscardType
+	// records.
+	DeadLetterStream = "$dlq"
+
+	// AttemptType records a failed attempt (an Attempt).
+	AttemptType = "choreo.action.attempt_failed"
+	// DeliveredType records an action delivered (a Delivered): it is done.
+	DeliveredType = "choreo.action.delivered"
+	// DeadLetterType records an action given up on (a DeadLetter).
+	DeadLetterType = "choreo.action.dead_lettered"
+	// RetryType records a dead letter sent back for delivery (a Ref).
+	RetryType = "choreo.dlq.retried"
+	// DiscardType records a dead letter removed for good (a Ref).
+	DiscardType = "choreo.dlq.discarded"
+
+	// Source is the source of the dispatcher's records.
+	Source = "choreo/dispatcher"
+)
+
+// Attempt is the data of an AttemptType record.
+type Attempt struct {
+	ActionID     string  `json:"action_id"`
+	Action       string  `json:"action"`
+	Choreography string  `json:"choreography"`
+	RuleID       string  `json:"rule_id"`
+	Attempt      int     `json:"attempt"`
+	Agent        string  `json:"agent"`
+	Error        string  `json:"error"`
+	DurationMS   float64 `json:"duration_ms"`
+}
+
+// Delivered is the data of a DeliveredType record.
+type Delivered struct {
+	ActionID     string   `json:"action_id"`
+	Action       string   `json:"action"`
+	Choreography string   `json:"choreography"`
+	RuleID       string   `json:"rule_id"`
+	Agent        string   `json:"agent"`
+	Attempts     int      `json:"attempts"`
+	DurationMS   float64  `json:"duration_ms"` // the response time of the successful attempt
+	Results      []string `json:"results,omitempty"`
+}
+
+// DeadLetter is an action the dispatcher gave up on: the data of a
+// DeadLetterType record, and an entry of the dead-letter queue.
+type DeadLetter struct {
+	ActionID  string        `json:"action_id"`
+	Action    engine.Action `json:"action"`
+	Reason    string        `json:"reason"` // one of the Reason constants
+	Attempts  int           `json:"attempts"`
+	LastError string        `json:"last_error,omitempty"`
+	Agent     string        `json:"agent,omitempty"` // the agent of the last attempt
+	Time      time.Time     `json:"time"`
+}
+
+// Ref names an action: the data of RetryType and DiscardType records.
+type Ref struct {
+	ActionID string `json:"action_id"`
+}
+
+// record makes a dispatcher record about action a.
+func record(typ string, a *engine.Action, data any, now time.Time) *event.Event {
+	b, err := json.Marshal(data)
+	if err != nil { // the record types above always encode
+		panic("dispatch: encoding " + typ + ": " + err.Error())
+	}
+	return &event.Event{
+		SpecVersion:     event.SpecVersion,
+		ID:              event.NewID(),
+		Source:          Source,
+		Type:            typ,
+		Time:            now,
+		DataContentType: "application/json",
+		Data:            b,
+		CorrelationID:   a.CorrelationID,
+		CausationID:     a.ID,
+	}
+}

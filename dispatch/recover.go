@@ -1,0 +1,150 @@
+package dispatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
+	"github.com/choreohq/choreo/store"
+)
+
+const recoverBatch = 1024
+
+// cursor reads a stream in order, a batch at a time.
+type cursor struct {
+	st     store.Store
+	stream string
+	next   uint64
+	buf    []store.Record
+	done   bool
+}
+
+func (c *cursor) peek(ctx context.Context) (*store.Record, error) {
+	if len(c.buf) == 0 && !c.done {
+		recs, err := c.st.ReadStream(ctx, c.stream, c.next, recoverBatch)
+		if err != nil {
+			return nil, err
+		}
+		c.buf = recs
+		c.done = len(recs) == 0
+	}
+	if len(c.buf) == 0 {
+		return nil, nil
+	}
+	return &c.buf[0], nil
+}
+
+func (c *cursor) pop() {
+	c.next = c.buf[0].StreamPosition + 1
+	c.buf[0] = store.Record{}
+	c.buf = c.buf[1:]
+}
+
+// recover replays the outbox stream and the dead-letter stream together, in
+// log order, and rebuilds the dead-letter queue and the metrics. It
+// returns the actions not yet done, oldest first, and the outbox stream
+// position to follow on from.
+func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, error) {
+	type open struct {
+		a   engine.Action
+		seq uint64
+	}
+	pending := make(map[string]*open)
+	dead := make(map[string]*DeadLetter)
+	acts := &cursor{st: d.st, stream: live.ActionsStream}
+	dlq := &cursor{st: d.st, stream: DeadLetterStream}
+	var head uint64
+	for {
+		ra, err := acts.peek(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		rd, err := dlq.peek(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		var rec store.Record
+		switch {
+		case ra == nil && rd == nil:
+			out := make([]*open, 0, len(pending))
+			for _, o := range pending {
+				out = append(out, o)
+			}
+			slices.SortFunc(out, func(x, y *open) int { return int64cmp(x.seq, y.seq) })
+			actions := make([]engine.Action, len(out))
+			for i, o := range out {
+				actions[i] = o.a
+			}
+			d.mu.Lock()
+			d.mu.dead = dead
+			d.mu.Unlock()
+			return actions, acts.next, nil
+		case rd == nil || (ra != nil && ra.GlobalPosition < rd.GlobalPosition):
+			rec = *ra
+			acts.pop()
+		default:
+			rec = *rd
+			dlq.pop()
+		}
+		head = rec.GlobalPosition
+		e := rec.Event
+		switch e.Type {
+		case live.ActionEventType:
+			var a engine.Action
+			if err := a.UnmarshalJSON(e.Data); err != nil {
+				d.log.Error("dispatch: skipping an action record that does not decode", "id", e.ID, "err", err)
+				continue
+			}
+			pending[a.ID] = &open{a: a, seq: head}
+		case DeliveredType, AttemptType:
+			var r Delivered // both types carry these fields
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
+			}
+			a := &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}
+			if e.Type == DeliveredType {
+				delete(pending, r.ActionID)
+				d.fold(e.Type, a, msDuration(r.DurationMS))
+			} else {
+				d.fold(e.Type, a, 0)
+			}
+		case DeadLetterType:
+			var dl DeadLetter
+			if err := json.Unmarshal(e.Data, &dl); err != nil {
+				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
+			}
+			delete(pending, dl.ActionID)
+			dead[dl.ActionID] = &dl
+			d.m.mu.Lock()
+			d.m.rule(&dl.Action).DeadLettered++
+			d.m.mu.Unlock()
+		case RetryType, DiscardType:
+			var r Ref
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
+			}
+			if dl, ok := dead[r.ActionID]; ok {
+				delete(dead, r.ActionID)
+				if e.Type == RetryType {
+					pending[r.ActionID] = &open{a: dl.Action, seq: head}
+				}
+			}
+		}
+	}
+}
+
+func int64cmp(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
