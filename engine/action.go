@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/choreohq/choreo/internal/jsonw"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
 )
@@ -46,27 +46,27 @@ type Action struct {
 // reflection.
 func (a *Action) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, a.ID)
+	b = jsonw.StringHTML(b, a.ID)
 	b = append(b, `,"action":`...)
-	b = appendString(b, a.Action)
+	b = jsonw.StringHTML(b, a.Action)
 	b = append(b, `,"target_capability":`...)
-	b = appendString(b, a.TargetCapability)
+	b = jsonw.StringHTML(b, a.TargetCapability)
 	b = append(b, `,"priority":`...)
 	b = strconv.AppendInt(b, int64(a.Priority), 10)
 	b = append(b, `,"choreography":`...)
-	b = appendString(b, a.Choreography)
+	b = jsonw.StringHTML(b, a.Choreography)
 	b = append(b, `,"rule_id":`...)
-	b = appendString(b, a.RuleID)
+	b = jsonw.StringHTML(b, a.RuleID)
 	b = append(b, `,"rule_kind":`...)
-	b = appendString(b, a.RuleKind)
+	b = jsonw.StringHTML(b, a.RuleKind)
 	b = append(b, `,"correlation_id":`...)
-	b = appendString(b, a.CorrelationID)
+	b = jsonw.StringHTML(b, a.CorrelationID)
 	b = append(b, `,"trigger_event_ids":[`...)
 	for i, id := range a.TriggerEventIDs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, id)
+		b = jsonw.StringHTML(b, id)
 	}
 	b = append(b, `],"time":"`...)
 	b = a.Time.UTC().AppendFormat(b, time.RFC3339Nano)
@@ -105,57 +105,6 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 		a.Timeout = d
 	}
 	return nil
-}
-
-// appendString appends s as a JSON string, escaping what JSON requires
-// and <, >, & as encoding/json does.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // ActionID returns the id of the action a rule takes on the given trigger

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/choreohq/choreo/internal/jsonw"
 	"slices"
 	"strconv"
 	"time"
@@ -253,19 +254,19 @@ func validExtensionName(s string) bool {
 // The output is compact and has no line breaks.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"specversion":`...)
-	dst = appendString(dst, e.SpecVersion)
+	dst = jsonw.String(dst, e.SpecVersion)
 	dst = append(dst, `,"id":`...)
-	dst = appendString(dst, e.ID)
+	dst = jsonw.String(dst, e.ID)
 	dst = append(dst, `,"source":`...)
-	dst = appendString(dst, e.Source)
+	dst = jsonw.String(dst, e.Source)
 	dst = append(dst, `,"type":`...)
-	dst = appendString(dst, e.Type)
+	dst = jsonw.String(dst, e.Type)
 	attr := func(name, v string) {
 		if v != "" {
 			dst = append(dst, ',', '"')
 			dst = append(dst, name...)
 			dst = append(dst, '"', ':')
-			dst = appendString(dst, v)
+			dst = jsonw.String(dst, v)
 		}
 	}
 	attr("subject", e.Subject)
@@ -290,7 +291,7 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 		slices.Sort(names)
 		for _, k := range names {
 			dst = append(dst, ',')
-			dst = appendString(dst, k)
+			dst = jsonw.String(dst, k)
 			dst = append(dst, ':')
 			dst = append(dst, e.Extensions[k]...)
 		}
@@ -307,56 +308,6 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaping as encoding/json does
-// (without HTML escaping); invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
 
 // unquote decodes the JSON string literal q (quotes included).
 func unquote(q []byte) (string, error) {

@@ -40,7 +40,7 @@ func (e *Event) jsonSize() int {
 	return n
 }
 
-// stringSize returns len(appendString(nil, s)).
+// stringSize returns len(jsonw.String(nil, s)).
 func stringSize(s string) int {
 	n := 2
 	for i := 0; i < len(s); {
