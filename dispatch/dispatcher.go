@@ -50,7 +50,6 @@ type Dispatcher struct {
 		retries chan engine.Action // dead letters sent back while Run runs
 	}
 
-	inflight chan struct{} // one token per action being delivered
 	records  chan *outcome
 	m        metrics
 }
@@ -79,7 +78,6 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 		}
 		d.transports[p] = t
 	}
-	d.inflight = make(chan struct{}, cfg.MaxInFlight)
 	d.mu.agents = make(map[string]*agentState)
 	d.mu.freed = make(chan struct{})
 	d.mu.dead = make(map[string]*DeadLetter)
@@ -142,18 +140,27 @@ func (d *Dispatcher) run(ctx context.Context, tasks *sync.WaitGroup, retries <-c
 	if err != nil {
 		return err
 	}
+	// MaxInFlight workers deliver; handing an action to them blocks while
+	// all are busy, and the outbox waits in the log.
+	work := make(chan engine.Action)
+	defer close(work)
+	for range d.cfg.MaxInFlight {
+		tasks.Go(func() {
+			for a := range work {
+				d.m.busy.Add(1)
+				d.deliver(ctx, &a)
+				d.m.busy.Add(-1)
+			}
+		})
+	}
 	start := func(a engine.Action) error {
 		select {
-		case d.inflight <- struct{}{}:
+		case work <- a:
+			d.m.taken.Add(1)
+			return nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		d.m.taken.Add(1)
-		tasks.Go(func() {
-			defer func() { <-d.inflight }()
-			d.deliver(ctx, &a)
-		})
-		return nil
 	}
 	for _, a := range pending {
 		if err := start(a); err != nil {
@@ -312,7 +319,7 @@ func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
 		}
 		lastErr = err
 		d.m.failedAttempts.Add(1)
-		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, Attempt{
+		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, &Attempt{
 			ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 			Attempt: attempt, Agent: p.ID, Error: err.Error(), DurationMS: ms(took),
 		}, time.Now().UTC())}})
@@ -480,7 +487,7 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		}
 		ids = append(ids, e.ID)
 	}
-	d.emit(&outcome{action: a, results: evs, took: took, records: []*event.Event{record(DeliveredType, a, Delivered{
+	d.emit(&outcome{action: a, results: evs, took: took, records: []*event.Event{record(DeliveredType, a, &Delivered{
 		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids,
 	}, now)}})

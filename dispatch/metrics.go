@@ -13,7 +13,7 @@ type ruleKey struct{ choreography, rule string }
 type metrics struct {
 	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
 	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
-	waiting                                                  atomic.Int64
+	waiting, busy                                            atomic.Int64
 
 	mu    sync.Mutex
 	rules map[ruleKey]*RuleStats
@@ -78,7 +78,7 @@ func (d *Dispatcher) Metrics() Metrics {
 		ResultsRefused: d.m.resultsRefused.Load(), RecordErrors: d.m.recordErrors.Load(),
 		BreakerOpened: d.m.breakerOpened.Load(),
 	}
-	m.InFlight = int64(len(d.inflight))
+	m.InFlight = d.m.busy.Load()
 	d.mu.Lock()
 	m.DeadLetters = int64(len(d.mu.dead))
 	d.mu.Unlock()

@@ -2,6 +2,8 @@ package dispatch
 
 import (
 	"encoding/json"
+	"github.com/choreohq/choreo/internal/jsonw"
+	"strconv"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
@@ -74,12 +76,81 @@ type Ref struct {
 	ActionID string `json:"action_id"`
 }
 
+// appendJSON appends at as JSON, as encoding/json would write it.
+func (at *Attempt) appendJSON(b []byte) []byte {
+	b = appendCommon(b, at.ActionID, at.Action, at.Choreography, at.RuleID)
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(at.Attempt), 10)
+	b = append(b, `,"agent":`...)
+	b = jsonw.StringHTML(b, at.Agent)
+	b = append(b, `,"error":`...)
+	b = jsonw.StringHTML(b, at.Error)
+	b = append(b, `,"duration_ms":`...)
+	return append(appendMillis(b, at.DurationMS), '}')
+}
+
+// appendJSON appends dl as JSON, as encoding/json would write it.
+func (dl *Delivered) appendJSON(b []byte) []byte {
+	b = appendCommon(b, dl.ActionID, dl.Action, dl.Choreography, dl.RuleID)
+	b = append(b, `,"agent":`...)
+	b = jsonw.StringHTML(b, dl.Agent)
+	b = append(b, `,"attempts":`...)
+	b = strconv.AppendInt(b, int64(dl.Attempts), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = appendMillis(b, dl.DurationMS)
+	if len(dl.Results) > 0 {
+		b = append(b, `,"results":[`...)
+		for i, r := range dl.Results {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = jsonw.StringHTML(b, r)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+func appendCommon(b []byte, id, action, choreography, rule string) []byte {
+	b = append(b, `{"action_id":`...)
+	b = jsonw.StringHTML(b, id)
+	b = append(b, `,"action":`...)
+	b = jsonw.StringHTML(b, action)
+	b = append(b, `,"choreography":`...)
+	b = jsonw.StringHTML(b, choreography)
+	b = append(b, `,"rule_id":`...)
+	return jsonw.StringHTML(b, rule)
+}
+
+// appendMillis appends a number of milliseconds with three decimals.
+func appendMillis(b []byte, ms float64) []byte {
+	us := int64(ms*1000 + 0.5)
+	if us < 0 {
+		us = 0
+	}
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+}
+
+// marshal encodes one of the record types.
+func marshal(v any) []byte {
+	switch v := v.(type) {
+	case *Attempt:
+		return v.appendJSON(nil)
+	case *Delivered:
+		return v.appendJSON(nil)
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // the record types above always encode
+		panic("dispatch: encoding a record: " + err.Error())
+	}
+	return b
+}
+
 // record makes a dispatcher record about action a.
 func record(typ string, a *engine.Action, data any, now time.Time) *event.Event {
-	b, err := json.Marshal(data)
-	if err != nil { // the record types above always encode
-		panic("dispatch: encoding " + typ + ": " + err.Error())
-	}
+	b := marshal(data)
 	return &event.Event{
 		SpecVersion:     event.SpecVersion,
 		ID:              event.NewID(),

@@ -1,0 +1,50 @@
+package webhook_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/dispatch/webhook"
+	"github.com/choreohq/choreo/event"
+)
+
+// BenchmarkDeliver measures deliveries to a webhook agent on the loopback
+// interface, many at once over keep-alive connections: the transport signs
+// each message, the agent (Handler) checks the signature, decodes the
+// message and answers with one event, which the transport decodes and
+// validates. Both sides run in this process, so the figure counts the
+// agent's work too.
+func BenchmarkDeliver(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		secret []byte
+	}{
+		{"signed", []byte("benchmark-secret")},
+		{"unsigned", nil},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			srv := newServer(b, webhook.Handler(webhook.HandlerConfig{Secret: bc.secret},
+				func(_ context.Context, m *dispatch.Message) ([]*event.Event, error) {
+					return []*event.Event{{Type: "payment_processed", Data: []byte(`{"ok":true}`)}}, nil
+				}))
+			tr := newTransport(b, webhook.Config{Secret: bc.secret})
+			d := delivery(srv.URL)
+			d.Message.Payload.TriggerEvent = trigger().AppendJSON(nil) // as the dispatcher fills it
+			b.SetParallelism(16)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := tr.Deliver(context.Background(), d)
+					if err != nil || len(res.Events) != 1 {
+						b.Errorf("Deliver: %v, %v", res.Events, err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "actions/s")
+		})
+	}
+}
+
