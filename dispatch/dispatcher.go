@@ -51,6 +51,7 @@ type Dispatcher struct {
 	}
 
 	records  chan *outcome
+	triggers triggers
 	m        metrics
 }
 
@@ -244,11 +245,14 @@ func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
 	var trigger *event.Event
 	var triggerJSON []byte
 	if n := len(a.TriggerEventIDs); n > 0 {
-		if rec, err := d.st.Get(ctx, a.TriggerEventIDs[n-1]); err == nil {
-			trigger = rec.Event
-			triggerJSON = trigger.AppendJSON(nil)
-		} else if ctx.Err() != nil {
+		t, err := d.triggers.get(ctx, d.st, a.TriggerEventIDs[n-1])
+		if ctx.Err() != nil {
 			return
+		}
+		if err != nil {
+			d.log.Warn("dispatch: reading an action's trigger event failed; delivering without it", "action", a.ID, "err", err)
+		} else if t != nil {
+			trigger, triggerJSON = t.ev, t.json
 		}
 	}
 	caps := []string{a.TargetCapability}
