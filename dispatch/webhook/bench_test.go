@@ -2,6 +2,8 @@ package webhook_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"testing"
 
 	"github.com/choreohq/choreo/dispatch"
@@ -14,20 +16,33 @@ import (
 // each message, the agent (Handler) checks the signature, decodes the
 // message and answers with one event, which the transport decodes and
 // validates. Both sides run in this process, so the figure counts the
-// agent's work too.
+// agent's work too; with the bare agent, little more than the HTTP
+// server's.
 func BenchmarkDeliver(b *testing.B) {
+	agent := func(secret []byte) http.Handler {
+		return webhook.Handler(webhook.HandlerConfig{Secret: secret},
+			func(_ context.Context, m *dispatch.Message) ([]*event.Event, error) {
+				return []*event.Event{{Type: "payment_processed", Data: []byte(`{"ok":true}`)}}, nil
+			})
+	}
+	// bare is an agent that does as little as an HTTP server can, to show
+	// the cost of the transport's side.
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `[{"type":"payment_processed","data":{"ok":true}}]`)
+	})
 	for _, bc := range []struct {
 		name   string
 		secret []byte
+		agent  http.Handler
 	}{
-		{"signed", []byte("benchmark-secret")},
-		{"unsigned", nil},
+		{"signed", []byte("benchmark-secret"), agent([]byte("benchmark-secret"))},
+		{"unsigned", nil, agent(nil)},
+		{"signed-bare-agent", []byte("benchmark-secret"), bare},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := newServer(b, webhook.Handler(webhook.HandlerConfig{Secret: bc.secret},
-				func(_ context.Context, m *dispatch.Message) ([]*event.Event, error) {
-					return []*event.Event{{Type: "payment_processed", Data: []byte(`{"ok":true}`)}}, nil
-				}))
+			srv := newServer(b, bc.agent)
 			tr := newTransport(b, webhook.Config{Secret: bc.secret})
 			d := delivery(srv.URL)
 			d.Message.Payload.TriggerEvent = trigger().AppendJSON(nil) // as the dispatcher fills it
@@ -47,4 +62,3 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
-

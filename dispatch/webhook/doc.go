@@ -42,14 +42,17 @@
 // dispatch.Result.Events, in order. An event needs a type; the transport
 // sets a missing specversion to "1.0", and the dispatcher fills the
 // attributes left empty: id, source, correlationid, causationid and hops.
-// A 2xx body that is not one of these forms, or an event that fails
-// validation, fails the attempt with a retryable error wrapping
-// ErrBadResponse.
+// A 2xx body that is not one of these forms, holds more than
+// Config.MaxEvents events, or holds an event that fails validation, fails
+// the attempt with a retryable error wrapping ErrBadResponse; a body over
+// Config.MaxResponseBytes fails it with ErrResponseTooLarge. The agent
+// sees the same Idempotency-Key on the retry.
 //
 // Statuses 408, 425, 429 and 5xx fail the attempt with a retryable
 // *StatusError; every other status (3xx and the other 4xx) fails it with a
 // *StatusError marked dispatch.Permanent, so the action is dead-lettered.
-// Network errors and timeouts are retryable.
+// The transport's default client does not follow redirects. Network
+// errors and timeouts are retryable.
 //
 // # Receiving side
 //

@@ -81,9 +81,9 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Retryable reports whether another attempt may succeed: true for 408
-// Request Timeout, 425 Too Early, 429 Too Many Requests, 5xx, and statuses
-// outside 300-599; false for 3xx and the other 4xx.
+// Retryable reports whether another attempt may succeed: false for 3xx
+// and 4xx other than 408 Request Timeout, 425 Too Early and 429 Too Many
+// Requests; true for those three, 5xx, and any other status.
 func (e *StatusError) Retryable() bool { return retryableStatus(e.StatusCode) }
 
 func retryableStatus(code int) bool {

@@ -38,9 +38,11 @@ type HandlerConfig struct {
 	// Dedup makes the handler remember the responses it gave for recent
 	// idempotency keys (the Idempotency-Key header, else the message id)
 	// and answer a repeated key with the same status and body, without
-	// calling the function again. A request whose key is still being
+	// calling the function again; a replay carries the header
+	// "Idempotent-Replayed: true". A request whose key is still being
 	// handled waits for the first to end. Only 2xx and 422 responses are
-	// remembered, so that an attempt that failed can be retried.
+	// remembered, so that an attempt that failed can be retried. Memory is
+	// bounded by DedupSize times the largest response.
 	Dedup bool
 	// DedupSize is how many keys Dedup remembers, least recently used
 	// forgotten first. Zero or less means DefaultDedupSize (1024).
@@ -181,7 +183,19 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, resp
 	if r.ContentLength > h.maxBody {
 		return nil, tooLarge, false
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		var n int
+		n, err = io.ReadFull(rd, body)
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the body ended after %d of %d bytes", n, r.ContentLength)
+		}
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge, false

@@ -40,7 +40,8 @@ type Config struct {
 	Secret []byte
 	// Client sends the requests. Nil means a client of the transport's own,
 	// which keeps up to 256 idle connections per agent host, does not
-	// follow redirects, and bounds dialing and TLS handshakes at 10 s.
+	// follow redirects, bounds dialing and TLS handshakes at 10 s, and
+	// uses the proxy the environment names (HTTP_PROXY, NO_PROXY).
 	Client *http.Client
 	// MaxResponseBytes is the largest response body read. Zero means
 	// DefaultMaxResponseBytes (1 MiB).
