@@ -5,11 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/choreohq/choreo/internal/jsonw"
 	"strconv"
 	"time"
 
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonw"
 )
 
 // Rule kinds, as reported in Action.RuleKind and RuleMetrics.Kind. The
@@ -85,8 +85,128 @@ func (a *Action) AppendJSON(b []byte) []byte {
 // "30s" and is left out when zero.
 func (a Action) MarshalJSON() ([]byte, error) { return a.AppendJSON(nil), nil }
 
-// UnmarshalJSON decodes what MarshalJSON encodes.
+// UnmarshalJSON decodes what MarshalJSON encodes. Input in exactly the
+// layout AppendJSON writes, with no escapes in its strings, takes a fast
+// path without reflection; anything else goes through encoding/json.
 func (a *Action) UnmarshalJSON(b []byte) error {
+	if a.decodeFast(b) {
+		return nil
+	}
+	return a.decodeSlow(b)
+}
+
+// actionScanner reads the fixed layout of AppendJSON.
+type actionScanner struct {
+	b  []byte
+	ok bool
+}
+
+func (s *actionScanner) lit(l string) {
+	if s.ok && len(s.b) >= len(l) && string(s.b[:len(l)]) == l {
+		s.b = s.b[len(l):]
+		return
+	}
+	s.ok = false
+}
+
+// str reads a JSON string of printable ASCII without escapes.
+func (s *actionScanner) str() string {
+	if !s.ok || len(s.b) == 0 || s.b[0] != '"' {
+		s.ok = false
+		return ""
+	}
+	for i := 1; i < len(s.b); i++ {
+		switch c := s.b[i]; {
+		case c == '"':
+			v := string(s.b[1:i])
+			s.b = s.b[i+1:]
+			return v
+		case c == '\\' || c < 0x20 || c >= 0x80: // escapes, or UTF-8 to check: the slow path
+			s.ok = false
+			return ""
+		}
+	}
+	s.ok = false
+	return ""
+}
+
+func (s *actionScanner) int() int {
+	if !s.ok {
+		return 0
+	}
+	i := 0
+	if i < len(s.b) && s.b[i] == '-' {
+		i++
+	}
+	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
+		i++
+	}
+	n, err := strconv.Atoi(string(s.b[:i]))
+	if err != nil {
+		s.ok = false
+		return 0
+	}
+	s.b = s.b[i:]
+	return n
+}
+
+func (a *Action) decodeFast(b []byte) bool {
+	s := actionScanner{b: b, ok: true}
+	var v Action
+	s.lit(`{"id":`)
+	v.ID = s.str()
+	s.lit(`,"action":`)
+	v.Action = s.str()
+	s.lit(`,"target_capability":`)
+	v.TargetCapability = s.str()
+	s.lit(`,"priority":`)
+	v.Priority = s.int()
+	s.lit(`,"choreography":`)
+	v.Choreography = s.str()
+	s.lit(`,"rule_id":`)
+	v.RuleID = s.str()
+	s.lit(`,"rule_kind":`)
+	v.RuleKind = s.str()
+	s.lit(`,"correlation_id":`)
+	v.CorrelationID = s.str()
+	s.lit(`,"trigger_event_ids":[`)
+	for s.ok && len(s.b) > 0 && s.b[0] != ']' {
+		if len(v.TriggerEventIDs) > 0 {
+			s.lit(",")
+		}
+		v.TriggerEventIDs = append(v.TriggerEventIDs, s.str())
+	}
+	s.lit(`],"time":`)
+	t := s.str()
+	if s.ok {
+		tm, err := time.Parse(time.RFC3339Nano, t)
+		if err != nil {
+			return false
+		}
+		v.Time = tm
+	}
+	if s.ok && len(s.b) > 10 && string(s.b[:11]) == `,"timeout":` {
+		s.lit(`,"timeout":`)
+		d, err := time.ParseDuration(s.str())
+		if err != nil {
+			return false
+		}
+		v.Timeout = d
+	}
+	s.lit(`,"hops":`)
+	v.Hops = s.int()
+	s.lit("}")
+	if !s.ok || len(s.b) != 0 {
+		return false
+	}
+	if v.TriggerEventIDs == nil {
+		v.TriggerEventIDs = []string{}
+	}
+	*a = v
+	return true
+}
+
+func (a *Action) decodeSlow(b []byte) error {
 	type plain Action
 	var v struct {
 		plain
