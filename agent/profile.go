@@ -52,6 +52,10 @@ type Profile struct {
 	Load          float64                    `json:"load"` // 0 (idle) to 1 (saturated), reported with heartbeats
 	LastHeartbeat time.Time                  `json:"last_heartbeat"`
 	Metadata      map[string]json.RawMessage `json:"metadata,omitempty"`
+	// CardURL is the base URL the agent's A2A card was fetched from, set
+	// by Registry.RegisterCard; Registry.Run fetches the card again from
+	// there. Empty for agents registered with a profile.
+	CardURL string `json:"card_url,omitempty"`
 }
 
 // HasAll reports whether p has every capability in caps.
@@ -62,6 +66,19 @@ func (p *Profile) HasAll(caps []string) bool {
 		}
 	}
 	return true
+}
+
+// clone returns a copy of p that shares no slice or map with it.
+func (p *Profile) clone() Profile {
+	c := *p
+	c.Capabilities = slices.Clone(p.Capabilities)
+	if p.Metadata != nil {
+		c.Metadata = make(map[string]json.RawMessage, len(p.Metadata))
+		for k, v := range p.Metadata {
+			c.Metadata[k] = slices.Clone(v)
+		}
+	}
+	return c
 }
 
 // Transport returns p.Protocol, or ProtocolWebhook when it is empty.

@@ -37,6 +37,7 @@ type testAgent struct {
 
 	mu       sync.Mutex
 	received []*a2asrv.RequestContext
+	discard  bool // keep no received messages (benchmarks)
 
 	gets     atomic.Int32  // tasks/get calls served
 	polled   chan struct{} // one token per tasks/get, dropped when full
@@ -76,7 +77,9 @@ func (a *testAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q ev
 	a.running.Add(1)
 	defer a.running.Done()
 	a.mu.Lock()
-	a.received = append(a.received, rc)
+	if !a.discard {
+		a.received = append(a.received, rc)
+	}
 	a.mu.Unlock()
 	return a.exec(ctx, a, rc, q)
 }
@@ -184,7 +187,7 @@ func workUntilPolled(polls int, parts ...sdk.Part) execFunc {
 			select {
 			case <-a.polled:
 			case <-a.release:
-				return nil
+				return abandon(ctx, rc, q)
 			}
 		}
 		return completeWith(parts...)(ctx, a, rc, q)
@@ -197,7 +200,15 @@ func workForever(ctx context.Context, a *testAgent, rc *a2asrv.RequestContext, q
 		return err
 	}
 	<-a.release
-	return nil
+	return abandon(ctx, rc, q)
+}
+
+// abandon ends a task when the test is over: the SDK keeps an execution
+// (and its goroutines) until the executor writes a final event.
+func abandon(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	ev := sdk.NewStatusUpdateEvent(rc, sdk.TaskStateCanceled, nil)
+	ev.Final = true
+	return q.Write(ctx, ev)
 }
 
 // Deliveries.

@@ -68,6 +68,7 @@ type Error struct {
 	Err  error  // the cause
 }
 
+// Error returns "a2a: <op> <url>: <cause>".
 func (e *Error) Error() string {
 	if e.URL == "" {
 		return fmt.Sprintf("a2a: %s: %v", e.Op, e.Err)

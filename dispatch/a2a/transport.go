@@ -293,15 +293,27 @@ func (t *Transport) ended(ctx context.Context, endpoint string, task *sdk.Task) 
 func (t *Transport) params(d *dispatch.Delivery) (*sdk.MessageSendParams, string, error) {
 	m := &d.Message
 	id, action, correlation := m.MessageID, m.Action, m.CorrelationID
-	if d.Action != nil {
+	priority, hops := m.Priority, m.Hops
+	if a := d.Action; a != nil {
+		// A Delivery built by hand may leave the Message out: take what
+		// the action says, as the dispatcher would.
 		if id == "" {
-			id = d.Action.ID
+			id = a.ID
 		}
 		if action == "" {
-			action = d.Action.Action
+			action = a.Action
 		}
 		if correlation == "" {
-			correlation = d.Action.CorrelationID
+			correlation = a.CorrelationID
+		}
+		if priority == "" {
+			priority = dispatch.PriorityNormal
+			if a.Priority >= 8 {
+				priority = dispatch.PriorityHigh
+			}
+		}
+		if hops == 0 {
+			hops = a.Hops + 1
 		}
 	}
 	if id == "" {
@@ -330,10 +342,10 @@ func (t *Transport) params(d *dispatch.Delivery) (*sdk.MessageSendParams, string
 		"sender_id":             m.SenderID,
 		"recipient_id":          m.RecipientID,
 		"capabilities_required": m.CapabilitiesRequired,
-		"priority":              m.Priority,
+		"priority":              priority,
 		"correlation_id":        correlation,
 		"timestamp":             m.Timestamp,
-		"hops":                  m.Hops,
+		"hops":                  hops,
 		"attempt":               attempt,
 	}
 	if len(payload.TriggerEvent) > 0 {
@@ -350,8 +362,8 @@ func (t *Transport) params(d *dispatch.Delivery) (*sdk.MessageSendParams, string
 				MetaActionID: id,
 				MetaAction:   action,
 				MetaAttempt:  attempt,
-				MetaHops:     m.Hops,
-				MetaPriority: m.Priority,
+				MetaHops:     hops,
+				MetaPriority: priority,
 			},
 		},
 	}, action, nil

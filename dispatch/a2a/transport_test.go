@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -388,12 +389,19 @@ func TestDeliverDeadline(t *testing.T) {
 	})
 }
 
-// hangingServer answers no request until the client gives up.
+// hangingServer answers no request until the client gives up or the test
+// ends.
 func hangingServer(t *testing.T) string {
+	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-r.Context().Done()
+		io.Copy(io.Discard, r.Body) // so that the server notices the client leave
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(stop) })
 	return srv.URL
 }
 
@@ -645,7 +653,11 @@ func TestDeliverFallsBackToAction(t *testing.T) {
 		t.Errorf("type = %q", res.Events[0].Type)
 	}
 	m := a.messages()[0].Message
-	if m.ID != testActionID || m.ContextID != testCorrelation || m.Metadata[MetaAttempt] != 2.0 {
+	wantMeta := map[string]any{
+		MetaActionID: testActionID, MetaAction: "reserve_stock",
+		MetaAttempt: 2.0, MetaHops: 3.0, MetaPriority: "HIGH",
+	}
+	if m.ID != testActionID || m.ContextID != testCorrelation || !reflect.DeepEqual(m.Metadata, wantMeta) {
 		t.Errorf("messageId %q contextId %q metadata %v", m.ID, m.ContextID, m.Metadata)
 	}
 }
