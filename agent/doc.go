@@ -34,7 +34,8 @@
 // one least recently offered first comes first, so repeated discovery
 // rotates work round-robin among equals. Agents are indexed by capability
 // and discovery allocates nothing but its result, for dispatchers that
-// discover once per action.
+// discover once per action. Liveness compares wall-clock times, since the
+// heartbeats restored from the log carry no monotonic reading.
 //
 // Changed returns a channel closed at the next change, so a dispatcher
 // waiting for a capable agent wakes when one registers or reports in.
