@@ -33,16 +33,17 @@ var commands = map[string]command{
 	"run":      {"evaluate events against choreographies, offline", runRun},
 	"validate": {"check choreography files", runValidate},
 	"ingest":   {"append events to the embedded log and decide on them", runIngest},
+	"serve":    {"run the server: log, engine, registry, dispatcher and HTTP API", runServe},
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
+	code := runCommand(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr})
 	stop()
 	os.Exit(code)
 }
 
-func dispatch(ctx context.Context, args []string, io stdio) int {
+func runCommand(ctx context.Context, args []string, io stdio) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(io.err)
 		if len(args) == 0 {

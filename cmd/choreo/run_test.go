@@ -244,7 +244,7 @@ func benchRun(b *testing.B, flags ...string) {
 	b.ResetTimer()
 	for range b.N {
 		var errOut bytes.Buffer
-		code := dispatch(context.Background(), args, stdio{bytes.NewReader(data), io.Discard, &errOut})
+		code := runCommand(context.Background(), args, stdio{bytes.NewReader(data), io.Discard, &errOut})
 		if code != 0 {
 			b.Fatalf("exit %d: %s", code, errOut.String())
 		}

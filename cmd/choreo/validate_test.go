@@ -13,7 +13,7 @@ import (
 func runCmd(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = dispatch(context.Background(), args, stdio{strings.NewReader(stdin), &out, &errb})
+	code = runCommand(context.Background(), args, stdio{strings.NewReader(stdin), &out, &errb})
 	return code, out.String(), errb.String()
 }
 

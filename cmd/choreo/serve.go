@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/choreohq/choreo/agent"
+	"github.com/choreohq/choreo/choreography"
+	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/dispatch/a2a"
+	"github.com/choreohq/choreo/dispatch/webhook"
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
+	"github.com/choreohq/choreo/server"
+	"github.com/choreohq/choreo/store/pebble"
+	"github.com/choreohq/choreo/view"
+)
+
+// serveConfig is what choreo serve is told on its command line.
+type serveConfig struct {
+	data           string
+	addr           string
+	choreographies []string
+	secret         string
+	noSync         bool
+	logLevel       slog.Level
+	shutdown       time.Duration
+}
+
+// runServe runs the server: the log, the engine, the registry, the
+// dispatcher and the HTTP API, until a signal.
+func runServe(ctx context.Context, args []string, stdio stdio) int {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stdio.err)
+	fs.StringVar(&cfg.data, "data", "./choreo-data", "the log's data `directory`; created if missing")
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:7070", "the HTTP API's listen `address`")
+	fs.Func("choreography", "a choreography `file` (YAML or JSON) to run; repeatable", func(s string) error {
+		cfg.choreographies = append(cfg.choreographies, s)
+		return nil
+	})
+	fs.StringVar(&cfg.secret, "webhook-secret", os.Getenv("CHOREO_WEBHOOK_SECRET"), "HMAC `key` signing webhook deliveries (env CHOREO_WEBHOOK_SECRET); empty: unsigned")
+	fs.BoolVar(&cfg.noSync, "no-sync", false, "acknowledge appends before they are on disk (faster; a crash may lose the last ones)")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
+	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for requests in progress")
+	fs.Usage = func() {
+		fmt.Fprintln(stdio.err, `usage: choreo serve [--data DIR] [--addr HOST:PORT] [--choreography FILE]...
+
+Runs choreo as a service: the durable log in DIR, the engine deciding on
+every event with the given choreographies, the agent registry, the
+dispatcher delivering actions to agents over A2A, webhooks or in process,
+and the HTTP API on ADDR. SIGINT or SIGTERM stops it gracefully: requests
+in progress finish, every accepted event is on disk, and the next start
+resumes where this one stopped.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stdio.err, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		fmt.Fprintf(stdio.err, "choreo serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs until ctx ends. If ready is not nil it receives the API's
+// address once it listens.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- string) error {
+	chs := make([]*choreography.Choreography, 0, len(cfg.choreographies))
+	for _, f := range cfg.choreographies {
+		ch, err := choreography.LoadFile(f)
+		if err != nil {
+			return withFile(err, f)
+		}
+		chs = append(chs, ch)
+	}
+	eng, err := engine.New(chs, engine.Config{})
+	if err != nil {
+		return err
+	}
+	st, err := pebble.Open(cfg.data, &pebble.Options{NoSync: cfg.noSync, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	runner, err := live.New(st, eng, live.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard, Logger: log})
+	if err != nil {
+		return err
+	}
+	wh, err := webhook.New(webhook.Config{Secret: []byte(cfg.secret)})
+	if err != nil {
+		return err
+	}
+	a2aT, err := a2a.New(a2a.Config{})
+	if err != nil {
+		return err
+	}
+	defer a2aT.Close()
+	inproc := dispatch.NewInProcess()
+	disp, err := dispatch.New(st, reg, map[string]dispatch.Transport{
+		agent.ProtocolWebhook: wh, agent.ProtocolA2A: a2aT, agent.ProtocolInProcess: inproc,
+	}, dispatch.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+
+	api, err := server.New(server.Config{Store: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	actions := view.NewActions(st, 0)
+	started := time.Now()
+	api.Mount(server.Services{
+		Agents: reg, Dispatcher: disp, Actions: actions,
+		Metrics: func() map[string]any {
+			return metricsOf(runner.Metrics(), disp.Metrics(), actions.Counts(), reg.Len(), started)
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for name, run := range map[string]func(context.Context) error{
+		"engine": runner.Run, "dispatcher": disp.Run, "registry": reg.Run, "actions view": actions.Run,
+	} {
+		wg.Go(func() {
+			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		})
+	}
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	})
+	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(chs))
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		log.Info("choreo shutting down")
+	case failure = <-errs:
+		log.Error("choreo stopping", "err", failure)
+	}
+	// Stop taking requests and let those in progress finish: an event is
+	// accepted only once durable, so none is lost. Then stop deciding and
+	// delivering; both resume from the log on the next start.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	api.Close() // ends subscription streams, which never end by themselves
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	stop()
+	wg.Wait()
+	return failure
+}
+
+// metricsOf gathers the figures of GET /v1/metrics.
+func metricsOf(rm live.Metrics, dm dispatch.Metrics, actions map[string]int, agents int, started time.Time) map[string]any {
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	up := time.Since(started).Seconds()
+	rules := make([]map[string]any, len(dm.Rules))
+	for i, r := range dm.Rules {
+		rules[i] = map[string]any{
+			"choreography": r.Choreography, "rule_id": r.RuleID, "action": r.Action,
+			"successes": r.Delivered, "failures": r.DeadLettered, "failed_attempts": r.FailedAttempts,
+			"average_response_ms": float64(r.AverageResponse().Microseconds()) / 1000,
+		}
+	}
+	return map[string]any{
+		"engine": rm,
+		"dispatch": map[string]any{
+			"taken": dm.Taken, "in_flight": dm.InFlight, "waiting_for_agent": dm.Waiting,
+			"attempts": dm.Attempts, "failed_attempts": dm.FailedAttempts, "delivered": dm.Delivered,
+			"dead_lettered": dm.DeadLettered, "dead_letters": dm.DeadLetters, "results": dm.Results,
+			"results_refused": dm.ResultsRefused, "record_errors": dm.RecordErrors, "breaker_opened": dm.BreakerOpened,
+			"outbox_backlog": max(0, rm.ActionsAppended-dm.Taken),
+			"rules":          rules,
+		},
+		"actions": actions,
+		"agents":  map[string]any{"registered": agents},
+		"process": map[string]any{
+			"uptime_seconds":   up,
+			"event_rate":       float64(rm.EventsProcessed) / max(up, 1),
+			"heap_alloc_bytes": mem.HeapAlloc, "sys_bytes": mem.Sys, "goroutines": runtime.NumGoroutine(),
+		},
+	}
+}

@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/view"
+)
+
+var actionStatuses = []string{view.StatusPending, view.StatusDelivered, view.StatusDeadLettered, view.StatusDiscarded}
+
+func (s *Server) routeActions(v *view.Actions) {
+	s.route("GET /v1/actions", func(w http.ResponseWriter, r *http.Request) error {
+		q, err := parseQuery(r, []string{"correlation", "status", "limit"})
+		if err != nil {
+			return err
+		}
+		limit, err := queryLimit(q, defaultLimit, maxLimit)
+		if err != nil {
+			return err
+		}
+		status := q.Get("status")
+		if status != "" && !contains(actionStatuses, status) {
+			return errorf(CodeInvalidQuery, "status", "status must be one of %v", actionStatuses)
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"actions": v.List(view.Filter{Correlation: q.Get("correlation"), Status: status, Limit: limit})})
+		return nil
+	})
+	s.route("GET /v1/actions/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		a, ok := v.Get(r.PathValue("id"))
+		if !ok {
+			return errorf(CodeNotFound, "id", "no action %q among the recent ones", r.PathValue("id"))
+		}
+		writeJSON(w, http.StatusOK, a)
+		return nil
+	})
+}
+
+func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
+	s.route("GET /v1/dlq", func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := parseQuery(r, nil); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"dead_letters": d.DeadLetters()})
+		return nil
+	})
+	s.route("GET /v1/dlq/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		dl, ok := d.DeadLetter(r.PathValue("id"))
+		if !ok {
+			return errorf(CodeNotFound, "id", "no dead letter for action %q", r.PathValue("id"))
+		}
+		writeJSON(w, http.StatusOK, dl)
+		return nil
+	})
+	take := func(verb string, f func(ctx context.Context, id string) error, status int) handlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) error {
+			id := r.PathValue("id")
+			if err := f(r.Context(), id); err != nil {
+				if errors.Is(err, dispatch.ErrNotFound) {
+					return errorf(CodeNotFound, "id", "no dead letter for action %q", id)
+				}
+				return err
+			}
+			writeJSON(w, status, map[string]any{"action_id": id, "status": verb})
+			return nil
+		}
+	}
+	s.route("POST /v1/dlq/{id}/retry", take("retried", d.Retry, http.StatusAccepted))
+	s.route("POST /v1/dlq/{id}/discard", take("discarded", d.Discard, http.StatusOK))
+	s.route("DELETE /v1/dlq/{id}", take("discarded", d.Discard, http.StatusOK))
+}
+
+// correlationLimit bounds the events GET /v1/correlations/{id} reads.
+const correlationLimit = 10_000
+
+func (s *Server) routeCorrelations(v *view.Actions) {
+	s.route("GET /v1/correlations/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		id := r.PathValue("id")
+		recs, err := s.cfg.Store.ReadStream(r.Context(), id, 0, correlationLimit)
+		if err != nil {
+			return err
+		}
+		evs := make([]*event.Event, len(recs))
+		for i := range recs {
+			evs[i] = recs[i].Event
+		}
+		var acts []view.Action
+		if v != nil {
+			acts = v.List(view.Filter{Correlation: id, Limit: correlationLimit})
+		}
+		if len(recs) == 0 && len(acts) == 0 {
+			return errorf(CodeNotFound, "id", "no events or actions for correlation %q", id)
+		}
+		bp := getOut()
+		defer putOut(bp)
+		b := append((*bp)[:0], `{"correlation_id":`...)
+		b = appendString(b, id)
+		b = append(b, `,"events":[`...)
+		for i := range recs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendRecord(b, &recs[i])
+		}
+		b = append(b, `],"actions":`...)
+		if acts == nil {
+			acts = []view.Action{}
+		}
+		b, err = appendJSONValue(b, acts)
+		if err != nil {
+			return err
+		}
+		b = append(b, `,"analysis":`...)
+		if b, err = appendJSONValue(b, engine.Analyze(evs)); err != nil {
+			return err
+		}
+		b = append(b, `,"truncated":`...)
+		if len(recs) == correlationLimit {
+			b = append(b, "true}"...)
+		} else {
+			b = append(b, "false}"...)
+		}
+		*bp = b
+		writeRaw(w, http.StatusOK, b)
+		return nil
+	})
+}
