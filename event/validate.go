@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"time"
 )
 
 // DefaultMaxSize is the largest event accepted when Limits.MaxSize is zero:
@@ -24,10 +25,17 @@ func (l Limits) maxSize() int {
 
 // Fill gives the event what a publisher may leave out: an id (a new UUIDv7)
 // and a correlation id (the event's own id, so that an event with no
-// correlation is its own). It changes nothing else.
+// correlation is its own). An event that gets its id here and has no time
+// also gets the current time, so that the engine, which goes by event
+// time, places it when it was published; an event with an id of its own
+// keeps its time as it is, so a retry of it stays byte-identical. It
+// changes nothing else.
 func (e *Event) Fill() {
 	if e.ID == "" {
 		e.ID = NewID()
+		if e.Time.IsZero() {
+			e.Time = time.Now().UTC()
+		}
 	}
 	if e.CorrelationID == "" {
 		e.CorrelationID = e.ID
