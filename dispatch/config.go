@@ -22,6 +22,7 @@ const (
 	DefaultBreakerHalfOpen  = 1
 	DefaultRecordBatch      = 512
 	DefaultAgentPoll        = 250 * time.Millisecond
+	DefaultDrain            = 10 * time.Second
 	defaultRecordRetryDelay = 50 * time.Millisecond
 )
 
@@ -76,6 +77,11 @@ type Config struct {
 	// Zero means DefaultBreakerHalfOpen.
 	BreakerHalfOpen int
 
+	// Drain is how long attempts in progress when Run's context ends may
+	// go on; they are recorded if they finish in time, abandoned (and
+	// delivered again by the next Run) if not. Zero means DefaultDrain.
+	Drain time.Duration
+
 	// RecordBatch is the most outcome records appended together. Zero
 	// means DefaultRecordBatch.
 	RecordBatch int
@@ -104,6 +110,7 @@ func (c Config) Validate() error {
 		{"BreakerOpen", int64(c.BreakerOpen)},
 		{"BreakerHalfOpen", int64(c.BreakerHalfOpen)},
 		{"RecordBatch", int64(c.RecordBatch)},
+		{"Drain", int64(c.Drain)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d)", ErrInvalidConfig, f.name, f.v)
@@ -140,6 +147,7 @@ func (c Config) withDefaults() Config {
 	defD(&c.BreakerOpen, DefaultBreakerOpen)
 	def(&c.BreakerHalfOpen, DefaultBreakerHalfOpen)
 	def(&c.RecordBatch, DefaultRecordBatch)
+	defD(&c.Drain, DefaultDrain)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -326,7 +326,9 @@ func TestStopMidDeliveryRedeliversWithSameKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	r := newRig(t, st, fast())
+	cfg := fast()
+	cfg.Drain = 20 * time.Millisecond // shorter than the hanging attempt
+	r := newRig(t, st, cfg)
 	entered := make(chan struct{}, 1)
 	var keys []string
 	var mu = make(chan struct{}, 1)
@@ -377,4 +379,30 @@ func TestStopMidDeliveryRedeliversWithSameKey(t *testing.T) {
 		t.Fatal("the first run never sent hang")
 	}
 	_ = store.Any
+}
+
+func TestStopDrainsAttemptsInProgress(t *testing.T) {
+	r := newRig(t, nil, fast())
+	entered, release := make(chan struct{}), make(chan struct{})
+	r.agent("a", "cap", 0, func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		close(entered)
+		<-release
+		return dispatch.Result{}, nil
+	})
+	r.action("x", "cap", 0)
+	r.start()
+	<-entered
+	stopped := make(chan struct{})
+	go func() { r.stop(); close(stopped) }()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while an attempt was in progress")
+	default:
+	}
+	close(release)
+	<-stopped
+	if n := len(records(t, r.st, live.ActionsStream, dispatch.DeliveredType)); n != 1 {
+		t.Fatalf("%d delivery records after a graceful stop, want 1", n)
+	}
 }

@@ -124,10 +124,17 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		defer close(recDone)
 		d.recorder(context.WithoutCancel(ctx))
 	}()
+	// Attempts in progress when ctx ends may finish, for up to
+	// Config.Drain; those still going then are abandoned and redelivered
+	// by the next Run.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
 	var tasks sync.WaitGroup
-	err := d.run(ctx, &tasks, retries)
+	err := d.run(ctx, work, &tasks, retries)
 	cancel()
+	drain := time.AfterFunc(d.cfg.Drain, stopWork)
 	tasks.Wait()
+	drain.Stop()
 	close(d.records)
 	<-recDone
 	if d.isClosed() {
@@ -136,27 +143,27 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Dispatcher) run(ctx context.Context, tasks *sync.WaitGroup, retries <-chan engine.Action) error {
+func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, retries <-chan engine.Action) error {
 	pending, next, err := d.recover(ctx)
 	if err != nil {
 		return err
 	}
 	// MaxInFlight workers deliver; handing an action to them blocks while
 	// all are busy, and the outbox waits in the log.
-	work := make(chan engine.Action)
-	defer close(work)
+	queue := make(chan engine.Action)
+	defer close(queue)
 	for range d.cfg.MaxInFlight {
 		tasks.Go(func() {
-			for a := range work {
+			for a := range queue {
 				d.m.busy.Add(1)
-				d.deliver(ctx, &a)
+				d.deliver(ctx, work, &a)
 				d.m.busy.Add(-1)
 			}
 		})
 	}
 	start := func(a engine.Action) error {
 		select {
-		case work <- a:
+		case queue <- a:
 			d.m.taken.Add(1)
 			return nil
 		case <-ctx.Done():
@@ -236,8 +243,10 @@ func (d *Dispatcher) isClosed() bool {
 }
 
 // deliver takes one action to its end: delivered, dead-lettered, or
-// abandoned because ctx ended.
-func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
+// abandoned. Once stop ends it starts no new attempt and waits for no
+// agent; work bounds the attempt in progress.
+func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
+	ctx := stop
 	if a.Hops+1 > d.cfg.MaxHops {
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return
@@ -245,8 +254,8 @@ func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
 	var trigger *event.Event
 	var triggerJSON []byte
 	if n := len(a.TriggerEventIDs); n > 0 {
-		t, err := d.triggers.get(ctx, d.st, a.TriggerEventIDs[n-1])
-		if ctx.Err() != nil {
+		t, err := d.triggers.get(work, d.st, a.TriggerEventIDs[n-1])
+		if work.Err() != nil {
 			return
 		}
 		if err != nil {
@@ -302,15 +311,15 @@ func (d *Dispatcher) deliver(ctx context.Context, a *engine.Action) {
 		if tr == nil {
 			err = fmt.Errorf("%w %q (agent %s)", ErrNoTransport, p.Transport(), p.ID)
 		} else {
-			actx, cancel := context.WithTimeout(ctx, timeout)
+			actx, cancel := context.WithTimeout(work, timeout)
 			res, err = tr.Deliver(actx, del)
-			if err != nil && actx.Err() != nil && ctx.Err() == nil {
+			if err != nil && actx.Err() != nil && work.Err() == nil {
 				err = fmt.Errorf("deadline of %v passed: %w", timeout, err)
 			}
 			cancel()
 		}
 		took := time.Since(began)
-		if ctx.Err() != nil { // stopping: leave the action for the next run
+		if work.Err() != nil { // past the drain: leave the action for the next run
 			release(nil)
 			return
 		}

@@ -3,6 +3,7 @@ package dispatch_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ func fast() dispatch.Config {
 	return dispatch.Config{
 		Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Timeout: 2 * time.Second,
 		AgentWait: 200 * time.Millisecond, AgentPoll: 10 * time.Millisecond,
-		BreakerOpen: time.Hour,
+		BreakerOpen: time.Hour, Logger: slog.New(slog.DiscardHandler),
 	}
 }
 
