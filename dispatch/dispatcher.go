@@ -21,9 +21,9 @@ import (
 
 // Directory is where the dispatcher finds agents: the registry.
 type Directory interface {
-	// Discover returns the agents that may take an action needing caps,
-	// best first.
-	Discover(caps []string) []agent.Profile
+	// AppendDiscover appends to dst the agents that may take an action
+	// needing caps, best first, and returns the extended slice.
+	AppendDiscover(dst []agent.Profile, caps []string) []agent.Profile
 	// Changed returns a channel closed at the next change of the
 	// directory.
 	Changed() <-chan struct{}
@@ -44,12 +44,12 @@ type Dispatcher struct {
 		running bool
 		cancel  context.CancelFunc
 		done    chan struct{}
-		agents  map[string]*agentState
 		freed   chan struct{} // closed when an agent slot frees up
 		dead    map[string]*DeadLetter
 		retries chan engine.Action // dead letters sent back while Run runs
 	}
 
+	agents   sync.Map // agent id → *agentState
 	records  chan *outcome
 	triggers triggers
 	m        metrics
@@ -79,7 +79,6 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 		}
 		d.transports[p] = t
 	}
-	d.mu.agents = make(map[string]*agentState)
 	d.mu.freed = make(chan struct{})
 	d.mu.dead = make(map[string]*DeadLetter)
 	d.m.rules = make(map[ruleKey]*RuleStats)
@@ -376,12 +375,14 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // error. On failure it returns the dead-letter reason.
 func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, st *agentState, release func(error), reason string, err error) {
 	var deadline *time.Timer
+	var buf []agent.Profile
 	for {
 		changed := d.dir.Changed()
 		d.mu.Lock()
 		freed := d.mu.freed
 		d.mu.Unlock()
-		agents := d.dir.Discover(caps)
+		agents := d.dir.AppendDiscover(buf[:0], caps)
+		buf = agents
 		for i := range agents {
 			st := d.agent(agents[i].ID)
 			select {
@@ -400,10 +401,14 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 			}, "", nil
 		}
 		if deadline == nil {
+			// Count as waiting first, then look once more: a slot freed
+			// from now on wakes us (freeSlot skips the wake-up while no
+			// one waits).
 			deadline = time.NewTimer(d.cfg.AgentWait)
 			defer deadline.Stop()
 			d.m.waiting.Add(1)
 			defer d.m.waiting.Add(-1)
+			continue
 		}
 		poll := time.NewTimer(d.cfg.AgentPoll)
 		select {
@@ -426,6 +431,9 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 
 func (d *Dispatcher) freeSlot(st *agentState) {
 	<-st.slots
+	if d.m.waiting.Load() == 0 {
+		return // nobody to wake
+	}
 	d.mu.Lock()
 	close(d.mu.freed)
 	d.mu.freed = make(chan struct{})
@@ -434,41 +442,37 @@ func (d *Dispatcher) freeSlot(st *agentState) {
 
 // agent returns the state of agent id, made on first use.
 func (d *Dispatcher) agent(id string) *agentState {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	st, ok := d.mu.agents[id]
-	if !ok {
-		st = &agentState{slots: make(chan struct{}, d.cfg.MaxPerAgent)}
-		failures := uint32(d.cfg.BreakerFailures)
-		st.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-			Name:        id,
-			MaxRequests: uint32(d.cfg.BreakerHalfOpen),
-			Timeout:     d.cfg.BreakerOpen,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
-			// A refusal is an answer: the agent is up.
-			IsSuccessful: func(err error) bool { return err == nil || IsPermanent(err) },
-			OnStateChange: func(name string, from, to gobreaker.State) {
-				if to == gobreaker.StateOpen {
-					d.m.breakerOpened.Add(1)
-				}
-				d.log.Warn("dispatch: circuit breaker changed", "agent", name, "from", from.String(), "to", to.String())
-			},
-		})
-		d.mu.agents[id] = st
+	if st, ok := d.agents.Load(id); ok {
+		return st.(*agentState)
 	}
-	return st
+	st := &agentState{slots: make(chan struct{}, d.cfg.MaxPerAgent)}
+	failures := uint32(d.cfg.BreakerFailures)
+	st.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        id,
+		MaxRequests: uint32(d.cfg.BreakerHalfOpen),
+		Timeout:     d.cfg.BreakerOpen,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
+		// A refusal is an answer: the agent is up.
+		IsSuccessful: func(err error) bool { return err == nil || IsPermanent(err) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				d.m.breakerOpened.Add(1)
+			}
+			d.log.Warn("dispatch: circuit breaker changed", "agent", name, "from", from.String(), "to", to.String())
+		},
+	})
+	actual, _ := d.agents.LoadOrStore(id, st)
+	return actual.(*agentState)
 }
 
 // BreakerState returns the state of agent id's circuit breaker: "closed",
 // "open" or "half-open"; "closed" for an agent never tried.
 func (d *Dispatcher) BreakerState(id string) string {
-	d.mu.Lock()
-	st, ok := d.mu.agents[id]
-	d.mu.Unlock()
+	st, ok := d.agents.Load(id)
 	if !ok {
 		return gobreaker.StateClosed.String()
 	}
-	return st.breaker.State().String()
+	return st.(*agentState).breaker.State().String()
 }
 
 // delivered records a delivered action and the events its agent gave back.
