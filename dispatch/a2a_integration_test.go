@@ -99,7 +99,7 @@ func TestA2AAgentEndToEnd(t *testing.T) {
 	if e.CausationID != ok.ID || e.Hops != 2 || e.CorrelationID != ok.CorrelationID || !strings.Contains(string(e.Data), `"reserved":true`) {
 		t.Fatalf("completed event = %+v data %s", e, e.Data)
 	}
-	if n := len(records(t, st, live.ActionsStream, dispatch.DeliveredType)); n != 3 {
+	if n := len(deliveries(t, st)); n != 3 {
 		t.Fatalf("%d delivery records", n)
 	}
 }

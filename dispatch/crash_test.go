@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -153,8 +154,8 @@ func TestCrashDuringDispatch(t *testing.T) {
 		t.Fatalf("%d actions in the outbox, want %d", len(actions), n)
 	}
 	delivered := map[string]int{}
-	for _, e := range records(t, st, live.ActionsStream, dispatch.DeliveredType) {
-		delivered[decode[dispatch.Delivered](t, e).ActionID]++
+	for _, d := range deliveries(t, st) {
+		delivered[d.ActionID]++
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -227,7 +228,11 @@ func crashDispatchChild(dir string, n int) {
 		done := 0
 		for _, r := range recs {
 			if r.Event.Type == dispatch.DeliveredType {
-				done++
+				var ds dispatch.Deliveries
+				if err := json.Unmarshal(r.Event.Data, &ds); err != nil {
+					fail(err)
+				}
+				done += len(ds.Deliveries)
 			}
 		}
 		if done >= n {

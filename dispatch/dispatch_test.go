@@ -25,7 +25,7 @@ func TestDeliversWithMessageAndResults(t *testing.T) {
 	r.agent("inventory-1", "inventory_management", 0.1, rc.handle)
 	a := r.action("a1", "inventory_management", 2)
 	r.start()
-	waitFor(t, "delivery record", func() bool { return len(records(t, r.st, live.ActionsStream, dispatch.DeliveredType)) == 1 })
+	waitFor(t, "delivery record", func() bool { return len(deliveries(t, r.st)) == 1 })
 
 	msgs := rc.messages()
 	if len(msgs) != 1 {
@@ -50,7 +50,7 @@ func TestDeliversWithMessageAndResults(t *testing.T) {
 	if e.ID != a.ID+"/0" || e.CausationID != a.ID || e.CorrelationID != a.CorrelationID || e.Hops != 3 || e.Source != "agents/inventory-1" {
 		t.Fatalf("result event = %+v", e)
 	}
-	del := decode[dispatch.Delivered](t, records(t, r.st, live.ActionsStream, dispatch.DeliveredType)[0])
+	del := deliveries(t, r.st)[0]
 	if del.ActionID != a.ID || del.Agent != "inventory-1" || del.Attempts != 1 || !slices.Equal(del.Results, []string{e.ID}) {
 		t.Fatalf("delivered record = %+v", del)
 	}
@@ -71,7 +71,7 @@ func TestRetriesThenDelivers(t *testing.T) {
 	r.agent("flappy", "payments", 0, rc.handle)
 	a := r.action("a1", "payments", 0)
 	r.start()
-	waitFor(t, "delivery", func() bool { return len(records(t, r.st, live.ActionsStream, dispatch.DeliveredType)) == 1 })
+	waitFor(t, "delivery", func() bool { return len(deliveries(t, r.st)) == 1 })
 	atts := records(t, r.st, live.ActionsStream, dispatch.AttemptType)
 	if len(atts) != 2 {
 		t.Fatalf("%d failed-attempt records, want 2", len(atts))
@@ -87,7 +87,7 @@ func TestRetriesThenDelivers(t *testing.T) {
 			t.Fatalf("attempt %d carried key %s attempt %d", i+1, m.MessageID, m.Attempt)
 		}
 	}
-	if del := decode[dispatch.Delivered](t, records(t, r.st, live.ActionsStream, dispatch.DeliveredType)[0]); del.Attempts != 3 {
+	if del := deliveries(t, r.st)[0]; del.Attempts != 3 {
 		t.Fatalf("delivered after %d attempts, want 3", del.Attempts)
 	}
 }
@@ -122,7 +122,7 @@ func TestDeadLetterAndRetry(t *testing.T) {
 	if err := r.d.Retry(context.Background(), a.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delivery after retry", func() bool { return len(records(t, r.st, live.ActionsStream, dispatch.DeliveredType)) == 1 })
+	waitFor(t, "delivery after retry", func() bool { return len(deliveries(t, r.st)) == 1 })
 	if n := len(r.d.DeadLetters()); n != 0 {
 		t.Fatalf("%d dead letters after a successful retry", n)
 	}
@@ -187,7 +187,7 @@ func TestDiscardAndRecoverQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "retried delivery", func() bool { return calls.Load() == 1 })
-	waitFor(t, "delivery record", func() bool { return len(records(t, st2, live.ActionsStream, dispatch.DeliveredType)) == 1 })
+	waitFor(t, "delivery record", func() bool { return len(deliveries(t, st2)) == 1 })
 	r2.stop()
 	if calls.Load() != 1 {
 		t.Fatalf("%d deliveries, want only the retried one", calls.Load())
@@ -351,7 +351,7 @@ func TestStopMidDeliveryRedeliversWithSameKey(t *testing.T) {
 	r.action("hang", "cap", 0)
 	r.start()
 	<-entered
-	waitFor(t, "first delivered", func() bool { return len(records(t, st, live.ActionsStream, dispatch.DeliveredType)) == 1 })
+	waitFor(t, "first delivered", func() bool { return len(deliveries(t, st)) == 1 })
 	r.stop() // interrupts "hang": no outcome is recorded for it
 
 	if n := len(records(t, st, live.ActionsStream, dispatch.AttemptType)); n != 0 {
@@ -365,7 +365,7 @@ func TestStopMidDeliveryRedeliversWithSameKey(t *testing.T) {
 		return dispatch.Result{}, nil
 	})
 	r2.start()
-	waitFor(t, "redelivery", func() bool { return len(records(t, st, live.ActionsStream, dispatch.DeliveredType)) == 2 })
+	waitFor(t, "redelivery", func() bool { return len(deliveries(t, st)) == 2 })
 	r2.stop()
 	close(got)
 	var again []string
@@ -402,7 +402,7 @@ func TestStopDrainsAttemptsInProgress(t *testing.T) {
 	}
 	close(release)
 	<-stopped
-	if n := len(records(t, r.st, live.ActionsStream, dispatch.DeliveredType)); n != 1 {
+	if n := len(deliveries(t, r.st)); n != 1 {
 		t.Fatalf("%d delivery records after a graceful stop, want 1", n)
 	}
 }

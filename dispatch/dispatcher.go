@@ -52,6 +52,7 @@ type Dispatcher struct {
 	agents   sync.Map // agent id → *agentState
 	records  chan *outcome
 	triggers triggers
+	profiles sync.Pool // *[]agent.Profile, for discovery
 	m        metrics
 }
 
@@ -79,6 +80,7 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 		}
 		d.transports[p] = t
 	}
+	d.profiles.New = func() any { return new([]agent.Profile) }
 	d.mu.freed = make(chan struct{})
 	d.mu.dead = make(map[string]*DeadLetter)
 	d.m.rules = make(map[ruleKey]*RuleStats)
@@ -375,14 +377,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // error. On failure it returns the dead-letter reason.
 func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, st *agentState, release func(error), reason string, err error) {
 	var deadline *time.Timer
-	var buf []agent.Profile
+	buf := d.profiles.Get().(*[]agent.Profile)
+	defer d.profiles.Put(buf)
 	for {
 		changed := d.dir.Changed()
 		d.mu.Lock()
 		freed := d.mu.freed
 		d.mu.Unlock()
-		agents := d.dir.AppendDiscover(buf[:0], caps)
-		buf = agents
+		agents := d.dir.AppendDiscover((*buf)[:0], caps)
+		*buf = agents
 		for i := range agents {
 			st := d.agent(agents[i].ID)
 			select {
@@ -504,10 +507,10 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		}
 		ids = append(ids, e.ID)
 	}
-	d.emit(&outcome{action: a, results: evs, took: took, records: []*event.Event{record(DeliveredType, a, &Delivered{
+	d.emit(&outcome{action: a, results: evs, took: took, done: &Delivered{
 		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids,
-	}, now)}})
+	}})
 }
 
 // deadLetter records a as given up on.

@@ -181,3 +181,13 @@ func decode[T any](t *testing.T, e *event.Event) T {
 	}
 	return v
 }
+
+// deliveries returns every delivery recorded in the outbox stream.
+func deliveries(t *testing.T, st store.Store) []dispatch.Delivered {
+	t.Helper()
+	var out []dispatch.Delivered
+	for _, e := range records(t, st, live.ActionsStream, dispatch.DeliveredType) {
+		out = append(out, decode[dispatch.Deliveries](t, e).Deliveries...)
+	}
+	return out
+}

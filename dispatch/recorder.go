@@ -23,6 +23,7 @@ type outcome struct {
 	records []*event.Event // for live.ActionsStream
 	dlq     []*event.Event // for DeadLetterStream
 	dead    *DeadLetter    // enters the queue once its record is durable
+	done    *Delivered     // goes into the batch's DeliveredType record
 	took    time.Duration  // of a delivery
 }
 
@@ -54,7 +55,11 @@ func (d *Dispatcher) recorder(ctx context.Context) {
 func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 	var byStream map[string][]*event.Event
 	var recs, dlq []*event.Event
+	var done Deliveries
 	for _, o := range batch {
+		if o.done != nil {
+			done.Deliveries = append(done.Deliveries, *o.done)
+		}
 		if len(o.results) > 0 {
 			if byStream == nil {
 				byStream = make(map[string][]*event.Event)
@@ -67,12 +72,21 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 	for stream, evs := range byStream {
 		d.appendResults(ctx, stream, evs)
 	}
+	if len(done.Deliveries) > 0 {
+		recs = append(recs, &event.Event{
+			SpecVersion: event.SpecVersion, ID: event.NewID(), Source: Source, Type: DeliveredType,
+			Time: time.Now().UTC(), DataContentType: "application/json", Data: done.appendJSON(nil),
+		})
+	}
 	if !d.appendRetrying(ctx, live.ActionsStream, recs) || !d.appendRetrying(ctx, DeadLetterStream, dlq) {
 		return // the store is closed: the next run delivers these actions again
 	}
 	for _, o := range batch {
 		for _, r := range o.records {
 			d.fold(r.Type, o.action, o.took)
+		}
+		if o.done != nil {
+			d.fold(DeliveredType, o.action, o.took)
 		}
 		if o.dead != nil {
 			d.m.deadLettered.Add(1)

@@ -22,8 +22,10 @@ const (
 
 	// AttemptType records a failed attempt (an Attempt).
 	AttemptType = "choreo.action.attempt_failed"
-	// DeliveredType records an action delivered (a Delivered): it is done.
-	DeliveredType = "choreo.action.delivered"
+	// DeliveredType records actions delivered (a Deliveries): they are
+	// done. One record carries the deliveries the dispatcher recorded
+	// together.
+	DeliveredType = "choreo.actions.delivered"
 	// DeadLetterType records an action given up on (a DeadLetter).
 	DeadLetterType = "choreo.action.dead_lettered"
 	// RetryType records a dead letter sent back for delivery (a Ref).
@@ -47,7 +49,23 @@ type Attempt struct {
 	DurationMS   float64 `json:"duration_ms"`
 }
 
-// Delivered is the data of a DeliveredType record.
+// Deliveries is the data of a DeliveredType record.
+type Deliveries struct {
+	Deliveries []Delivered `json:"deliveries"`
+}
+
+func (ds *Deliveries) appendJSON(b []byte) []byte {
+	b = append(b, `{"deliveries":[`...)
+	for i := range ds.Deliveries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = ds.Deliveries[i].appendJSON(b)
+	}
+	return append(b, "]}"...)
+}
+
+// Delivered is one action delivered, in a Deliveries.
 type Delivered struct {
 	ActionID     string   `json:"action_id"`
 	Action       string   `json:"action"`
@@ -139,6 +157,8 @@ func marshal(v any) []byte {
 	case *Attempt:
 		return v.appendJSON(nil)
 	case *Delivered:
+		return v.appendJSON(nil)
+	case *Deliveries:
 		return v.appendJSON(nil)
 	}
 	b, err := json.Marshal(v)

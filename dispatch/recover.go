@@ -100,18 +100,21 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 				continue
 			}
 			pending[a.ID] = &open{a: a, seq: head}
-		case DeliveredType, AttemptType:
-			var r Delivered // both types carry these fields
+		case DeliveredType:
+			var ds Deliveries
+			if err := json.Unmarshal(e.Data, &ds); err != nil {
+				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
+			}
+			for _, r := range ds.Deliveries {
+				delete(pending, r.ActionID)
+				d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, msDuration(r.DurationMS))
+			}
+		case AttemptType:
+			var r Attempt
 			if err := json.Unmarshal(e.Data, &r); err != nil {
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
-			a := &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}
-			if e.Type == DeliveredType {
-				delete(pending, r.ActionID)
-				d.fold(e.Type, a, msDuration(r.DurationMS))
-			} else {
-				d.fold(e.Type, a, 0)
-			}
+			d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, 0)
 		case DeadLetterType:
 			var dl DeadLetter
 			if err := json.Unmarshal(e.Data, &dl); err != nil {

@@ -170,13 +170,15 @@ func (v *Actions) fold(rec store.Record) {
 			a.Agent, a.LastError, a.UpdatedAt = at.Agent, at.Error, rec.Recorded
 		}
 	case dispatch.DeliveredType:
-		var d dispatch.Delivered
-		if json.Unmarshal(e.Data, &d) != nil {
+		var ds dispatch.Deliveries
+		if json.Unmarshal(e.Data, &ds) != nil {
 			return
 		}
-		if a := v.byID[d.ActionID]; a != nil {
-			a.Status, a.Agent, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Agent, d.Attempts, d.Results, d.DurationMS, rec.Recorded
-			a.Reason = ""
+		for _, d := range ds.Deliveries {
+			if a := v.byID[d.ActionID]; a != nil {
+				a.Status, a.Agent, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Agent, d.Attempts, d.Results, d.DurationMS, rec.Recorded
+				a.Reason = ""
+			}
 		}
 	case dispatch.DeadLetterType:
 		var dl dispatch.DeadLetter

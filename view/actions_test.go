@@ -45,7 +45,7 @@ func TestActionsView(t *testing.T) {
 	appendRec(t, st, live.ActionsStream, "", act("a2", "o1"))
 	appendRec(t, st, live.ActionsStream, "", act("a3", "o2"))
 	appendRec(t, st, live.ActionsStream, dispatch.AttemptType, dispatch.Attempt{ActionID: "a1", Attempt: 1, Agent: "x", Error: "boom"})
-	appendRec(t, st, live.ActionsStream, dispatch.DeliveredType, dispatch.Delivered{ActionID: "a1", Agent: "y", Attempts: 2, Results: []string{"a1/0"}})
+	appendRec(t, st, live.ActionsStream, dispatch.DeliveredType, dispatch.Deliveries{Deliveries: []dispatch.Delivered{{ActionID: "a1", Agent: "y", Attempts: 2, Results: []string{"a1/0"}}}})
 	appendRec(t, st, dispatch.DeadLetterStream, dispatch.DeadLetterType, dispatch.DeadLetter{ActionID: "a2", Reason: dispatch.ReasonNoAgent, Attempts: 0, LastError: "none"})
 
 	v := view.NewActions(st, 3)
