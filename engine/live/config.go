@@ -46,6 +46,16 @@ type Config struct {
 	// Logger receives failed appends and refused actions. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// EmitFrom is the global position from which the runner emits
+	// actions. The engine folds every record, but the actions decided on
+	// a record before EmitFrom (including those of timers its clock event
+	// or its time fires) are dropped, and counted by
+	// Runner.ActionsDropped. A runner started for a choreography deployed
+	// at position p, with EmitFrom p+1, thus builds its state from the
+	// whole log and acts only on what comes after its deployment. Zero
+	// means every record's actions are emitted.
+	EmitFrom uint64
 }
 
 // Validate reports a negative duration or size.

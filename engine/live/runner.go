@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
@@ -41,9 +43,25 @@ type Runner struct {
 	sent      time.Time // the time of a clock event appended and not yet processed
 	timer     Timer     // armed for armedFor, or nil
 	armedFor  time.Time
+	fresh     int // records given to the engine since the latest snapshot in engM
+
+	stop    atomic.Uint64 // the position StopAt set; noStop for none
+	stopped chan struct{} // receives when StopAt lowers stop
+	dropped atomic.Int64  // actions decided on records before Config.EmitFrom
+	engM    atomic.Pointer[engine.Metrics]
 
 	m metrics
 }
+
+// noStop is Runner.stop before any StopAt.
+const noStop = math.MaxUint64
+
+// engineSnapEvery is how many records Run gives the engine, at most,
+// between two snapshots of its metrics while records keep coming.
+const engineSnapEvery = 4096
+
+// errStop ends run when the runner has reached its StopAt position.
+var errStop = errors.New("live: stop position reached")
 
 // New returns a runner that feeds eng from st. The runner uses eng from
 // global position 0 on: eng must be fresh, and must not be used by anyone
@@ -56,7 +74,62 @@ func New(st store.Store, eng *engine.Engine, cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Runner{st: st, eng: eng, cfg: cfg, log: cfg.Logger}, nil
+	r := &Runner{st: st, eng: eng, cfg: cfg, log: cfg.Logger, stopped: make(chan struct{}, 1)}
+	r.stop.Store(noStop)
+	r.snapEngine()
+	return r, nil
+}
+
+// StopAt makes Run stop before the record at global position pos: Run
+// gives the engine every record before pos, appends their actions, and
+// then returns nil, without processing the record at pos or any after it.
+// A clock event at or after pos therefore fires no timer of this runner.
+// If Run has already processed records at or after pos when StopAt is
+// called, it returns as soon as it has appended the actions it decided;
+// those of the records it processed are in the log or on their way to it.
+// Once the stop is reached, every later Run returns nil at once.
+//
+// A later call with a lower position moves the stop back; one with a
+// higher position changes nothing. StopAt may be called before Run, and
+// is safe for concurrent use.
+func (r *Runner) StopAt(pos uint64) {
+	for {
+		cur := r.stop.Load()
+		if pos >= cur {
+			return
+		}
+		if r.stop.CompareAndSwap(cur, pos) {
+			break
+		}
+	}
+	select {
+	case r.stopped <- struct{}{}:
+	default:
+	}
+}
+
+// ActionsDropped returns how many actions the engine decided on records
+// before Config.EmitFrom, which the runner dropped instead of appending.
+// It is safe for concurrent use.
+func (r *Runner) ActionsDropped() int64 { return r.dropped.Load() }
+
+// EngineMetrics returns the metrics of the runner's engine, as of Run's
+// latest snapshot of them: Run takes one whenever it has processed every
+// record it has read, at least every 4096 records while records keep
+// coming, and when it returns. It is safe for concurrent use, also while
+// Run runs, unlike the engine's own Metrics.
+func (r *Runner) EngineMetrics() engine.Metrics {
+	m := *r.engM.Load()
+	m.Rules = slices.Clone(m.Rules)
+	return m
+}
+
+// snapEngine publishes a snapshot of the engine's metrics; only the
+// goroutine that owns the engine may call it.
+func (r *Runner) snapEngine() {
+	m := r.eng.Metrics()
+	r.engM.Store(&m)
+	r.fresh = 0
 }
 
 // item is a record or the error that ended the subscription.
@@ -70,6 +143,9 @@ type item struct {
 // returns ctx.Err() when ctx ends, ErrClosed after Close, and otherwise
 // the store's error. Appends that fail for a reason that may pass are
 // retried with backoff and reported in Metrics.
+//
+// When the runner reaches the position given to StopAt, Run returns nil
+// (see StopAt).
 //
 // After Run returns for a cancelled ctx or a store error, Run may be
 // called again: it resumes where it stopped, appending first the actions
@@ -98,6 +174,12 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	err := r.run(ctx)
 	r.stopTimer()
+	if r.fresh > 0 {
+		r.snapEngine()
+	}
+	if errors.Is(err, errStop) {
+		return nil
+	}
 	if err != nil && ctx.Err() != nil {
 		if r.isClosed() {
 			return ErrClosed
@@ -110,6 +192,9 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) run(ctx context.Context) error {
 	if err := r.flush(ctx); err != nil {
 		return err
+	}
+	if r.next >= r.stop.Load() {
+		return errStop
 	}
 	sub, err := r.st.Subscribe(ctx, r.next)
 	if err != nil {
@@ -137,9 +222,18 @@ func (r *Runner) run(ctx context.Context) error {
 		sub.Close()
 	}()
 
+	halt := false // a record at or past the stop was read
 	for {
+		// The snapshot goes first, so that one who sees the position of
+		// the flush also sees the engine's metrics up to it.
+		if r.fresh > 0 && (len(recs) == 0 || r.fresh >= engineSnapEvery) {
+			r.snapEngine()
+		}
 		if err := r.flush(ctx); err != nil {
 			return err
+		}
+		if halt || r.next >= r.stop.Load() {
+			return errStop
 		}
 		timerC, err := r.timers(ctx, len(recs) > 0)
 		if err != nil {
@@ -148,6 +242,8 @@ func (r *Runner) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-r.stopped:
+			// The loop's head checks the new stop.
 		case <-timerC:
 			r.timer = nil
 		case it := <-recs:
@@ -157,6 +253,10 @@ func (r *Runner) run(ctx context.Context) error {
 						return ctx.Err()
 					}
 					return r.fail(fmt.Errorf("reading the log at %d: %w", r.next, it.err))
+				}
+				if it.rec.GlobalPosition >= r.stop.Load() {
+					halt = true
+					break
 				}
 				r.handle(it.rec)
 				if len(recs) == 0 || len(r.pending) >= r.cfg.MaxBatch {
@@ -191,9 +291,14 @@ func (r *Runner) handle(rec store.Record) {
 		return
 	}
 	r.m.events.Add(1)
+	r.fresh++
 	r.acts = r.eng.AppendProcess(r.acts[:0], ev)
-	for i := range r.acts {
-		r.pending = append(r.pending, ActionEvent(&r.acts[i]))
+	if rec.GlobalPosition < r.cfg.EmitFrom {
+		r.dropped.Add(int64(len(r.acts)))
+	} else {
+		for i := range r.acts {
+			r.pending = append(r.pending, ActionEvent(&r.acts[i]))
+		}
 	}
 	clear(r.acts) // drop references to trigger ids
 }
