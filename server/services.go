@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/choreohq/choreo/agent"
+	"github.com/choreohq/choreo/deploy"
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/view"
 )
@@ -16,6 +17,8 @@ type Services struct {
 	Dispatcher *dispatch.Dispatcher  // /v1/dlq
 	Actions    *view.Actions         // /v1/actions, and actions in /v1/correlations
 	Metrics    func() map[string]any // /v1/metrics and /metrics: named groups of figures
+
+	Deployments *deploy.Manager // /v1/choreographies
 }
 
 // Codes of the operational endpoints, beside those of the log's.
@@ -43,6 +46,9 @@ func (s *Server) Mount(svc Services) {
 	s.routeCorrelations(svc.Actions)
 	if svc.Actions != nil {
 		s.routeActions(svc.Actions)
+	}
+	if svc.Deployments != nil {
+		s.routeChoreographies(svc.Deployments)
 	}
 	if svc.Metrics != nil {
 		s.routeMetrics(svc.Metrics)

@@ -10,15 +10,16 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"sort"
 	"sync"
 	"time"
 
 	"github.com/choreohq/choreo/agent"
 	"github.com/choreohq/choreo/choreography"
+	"github.com/choreohq/choreo/deploy"
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/dispatch/a2a"
 	"github.com/choreohq/choreo/dispatch/webhook"
-	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/server"
 	"github.com/choreohq/choreo/store/pebble"
@@ -86,17 +87,23 @@ flags:`)
 // serve runs until ctx ends. If ready is not nil it receives the API's
 // address once it listens.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- string) error {
-	chs := make([]*choreography.Choreography, 0, len(cfg.choreographies))
+	// Check the files before touching the log: a typo fails fast, with
+	// every problem listed.
+	type doc struct {
+		name string
+		src  []byte
+	}
+	docs := make([]doc, 0, len(cfg.choreographies))
 	for _, f := range cfg.choreographies {
 		ch, err := choreography.LoadFile(f)
 		if err != nil {
 			return withFile(err, f)
 		}
-		chs = append(chs, ch)
-	}
-	eng, err := engine.New(chs, engine.Config{})
-	if err != nil {
-		return err
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		docs = append(docs, doc{ch.Name, src})
 	}
 	st, err := pebble.Open(cfg.data, &pebble.Options{NoSync: cfg.noSync, Logger: log})
 	if err != nil {
@@ -104,9 +111,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	}
 	defer st.Close()
 
-	runner, err := live.New(st, eng, live.Config{Logger: log})
+	// Choreographies are deployments in the log; a file given on the
+	// command line is deployed unless that very version is current.
+	deps, err := deploy.Open(ctx, st, deploy.Config{RunnerConfig: live.Config{Logger: log}, Logger: log})
 	if err != nil {
 		return err
+	}
+	defer deps.Close()
+	for i, d := range docs {
+		dep, changed, err := deps.Deploy(ctx, d.name, d.src)
+		if err != nil {
+			return withFile(err, cfg.choreographies[i])
+		}
+		if changed {
+			log.Info("choreography deployed", "name", dep.Name, "version", dep.Version, "file", cfg.choreographies[i])
+		}
 	}
 	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard, Logger: log})
 	if err != nil {
@@ -138,8 +157,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	api.Mount(server.Services{
 		Agents: reg, Dispatcher: disp, Actions: actions,
 		Metrics: func() map[string]any {
-			return metricsOf(runner.Metrics(), disp.Metrics(), actions.Counts(), reg.Len(), started)
+			return metricsOf(deps.Metrics(), disp.Metrics(), actions.Counts(), reg.Len(), started)
 		},
+		Deployments: deps,
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -153,7 +173,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for name, run := range map[string]func(context.Context) error{
-		"engine": runner.Run, "dispatcher": disp.Run, "registry": reg.Run, "actions view": actions.Run,
+		"engine": deps.Run, "dispatcher": disp.Run, "registry": reg.Run, "actions view": actions.Run,
 	} {
 		wg.Go(func() {
 			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
@@ -166,7 +186,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
-	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(chs))
+	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(deps.List()))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -193,33 +213,79 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 }
 
 // metricsOf gathers the figures of GET /v1/metrics.
-func metricsOf(rm live.Metrics, dm dispatch.Metrics, actions map[string]int, agents int, started time.Time) map[string]any {
+func metricsOf(deps []deploy.Metrics, dm dispatch.Metrics, actions map[string]int, agents int, started time.Time) map[string]any {
 	var mem runtime.MemStats
 	runtime.ReadMemStats(&mem)
 	up := time.Since(started).Seconds()
-	rules := make([]map[string]any, len(dm.Rules))
-	for i, r := range dm.Rules {
-		rules[i] = map[string]any{
-			"choreography": r.Choreography, "rule_id": r.RuleID, "action": r.Action,
-			"successes": r.Delivered, "failures": r.DeadLettered, "failed_attempts": r.FailedAttempts,
-			"average_response_ms": float64(r.AverageResponse().Microseconds()) / 1000,
+	// The course's figures per rule: triggers from the engines, successes,
+	// failures and response times from the dispatcher.
+	type ruleKey struct{ choreography, rule string }
+	rules := map[ruleKey]map[string]any{}
+	var events, actionsDecided, appended int64
+	var activeSeq, activeCorr int
+	var completedSeq int64
+	for _, d := range deps {
+		events = max(events, d.Runner.EventsProcessed)
+		appended += d.Runner.ActionsAppended
+		actionsDecided += d.Engine.Actions
+		if d.Current {
+			activeSeq += d.Engine.ActiveSequences
+			activeCorr += d.Engine.ActiveCorrelations
+			completedSeq += d.Engine.CompletedSequences
+		}
+		for _, r := range d.Engine.Rules {
+			k := ruleKey{d.Name, r.RuleID}
+			m := rules[k]
+			if m == nil {
+				m = map[string]any{"choreography": d.Name, "rule_id": r.RuleID, "triggers": int64(0)}
+				rules[k] = m
+			}
+			m["triggers"] = m["triggers"].(int64) + r.Triggers
+			m["condition_errors"] = r.ConditionErrors
 		}
 	}
+	for _, r := range dm.Rules {
+		k := ruleKey{r.Choreography, r.RuleID}
+		m := rules[k]
+		if m == nil {
+			m = map[string]any{"choreography": r.Choreography, "rule_id": r.RuleID, "triggers": int64(0)}
+			rules[k] = m
+		}
+		m["action"] = r.Action
+		m["successes"] = r.Delivered
+		m["failures"] = r.DeadLettered
+		m["failed_attempts"] = r.FailedAttempts
+		m["average_response_ms"] = float64(r.AverageResponse().Microseconds()) / 1000
+	}
+	ruleList := make([]map[string]any, 0, len(rules))
+	for _, m := range rules {
+		ruleList = append(ruleList, m)
+	}
+	sort.Slice(ruleList, func(i, j int) bool {
+		a, b := ruleList[i], ruleList[j]
+		if a["choreography"] != b["choreography"] {
+			return a["choreography"].(string) < b["choreography"].(string)
+		}
+		return a["rule_id"].(string) < b["rule_id"].(string)
+	})
 	return map[string]any{
-		"engine": rm,
+		"engine": map[string]any{
+			"events_processed": events, "actions_decided": actionsDecided, "actions_appended": appended,
+			"active_sequences": activeSeq, "completed_sequences": completedSeq, "active_correlations": activeCorr,
+			"deployments": deps,
+		},
+		"rules": ruleList,
 		"dispatch": map[string]any{
 			"taken": dm.Taken, "in_flight": dm.InFlight, "waiting_for_agent": dm.Waiting,
 			"attempts": dm.Attempts, "failed_attempts": dm.FailedAttempts, "delivered": dm.Delivered,
 			"dead_lettered": dm.DeadLettered, "dead_letters": dm.DeadLetters, "results": dm.Results,
 			"results_refused": dm.ResultsRefused, "record_errors": dm.RecordErrors, "breaker_opened": dm.BreakerOpened,
-			"outbox_backlog": max(0, rm.ActionsAppended-dm.Taken),
-			"rules":          rules,
 		},
-		"actions": actions,
+		"actions": actions, // by status, among the recent ones the actions view keeps
 		"agents":  map[string]any{"registered": agents},
 		"process": map[string]any{
 			"uptime_seconds":   up,
-			"event_rate":       float64(rm.EventsProcessed) / max(up, 1),
+			"event_rate":       float64(events) / max(up, 1),
 			"heap_alloc_bytes": mem.HeapAlloc, "sys_bytes": mem.Sys, "goroutines": runtime.NumGoroutine(),
 		},
 	}
