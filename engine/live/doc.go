@@ -19,6 +19,10 @@
 // crash between deciding and appending, and two runners over one log all
 // leave each action exactly once in ActionsStream.
 //
+// An event with no time is given to the engine with the time the log
+// recorded it (store.Record.Recorded), which the log keeps, so a replay
+// places it at the same moment.
+//
 // # Timers
 //
 // The engine never reads the wall clock. The runner watches

@@ -292,6 +292,14 @@ func (r *Runner) handle(rec store.Record) {
 	}
 	r.m.events.Add(1)
 	r.fresh++
+	if ev.Time.IsZero() && !rec.Recorded.IsZero() {
+		// An event published without a time happened, as far as the
+		// engine can tell, when the log recorded it. The record's time is
+		// in the log, so a replay places the event at the same moment.
+		withTime := *ev
+		withTime.Time = rec.Recorded.UTC()
+		ev = &withTime
+	}
 	r.acts = r.eng.AppendProcess(r.acts[:0], ev)
 	if rec.GlobalPosition < r.cfg.EmitFrom {
 		r.dropped.Add(int64(len(r.acts)))

@@ -519,3 +519,36 @@ func TestTimerEvent(t *testing.T) {
 		t.Errorf("the clock event depends on the zone of its time")
 	}
 }
+
+func TestEventWithoutTimeTakesRecordedTime(t *testing.T) {
+	st := backends[0].open(t, "")
+	defer st.Close()
+	r, err := live.New(st, newEngine(t, shop(t)), live.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	e := &event.Event{SpecVersion: "1.0", ID: "timeless", Source: "agents/test", Type: "order_received", CorrelationID: "o-1", Data: []byte(`{"order_value":5}`)}
+	appendEvents(t, st, e)
+	rec, err := st.Get(ctx, "timeless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(readStream(t, st, live.ActionsStream)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no action")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var a engine.Action
+	if err := a.UnmarshalJSON(readStream(t, st, live.ActionsStream)[0].Event.Data); err != nil {
+		t.Fatal(err)
+	}
+	if !a.Time.Equal(rec.Recorded) {
+		t.Fatalf("action time %v, want the record's time %v", a.Time, rec.Recorded)
+	}
+}
