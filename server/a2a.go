@@ -121,7 +121,7 @@ func (c A2AConfig) withDefaults() A2AConfig {
 // MountA2A makes the API an A2A agent (protocol 0.3, JSON-RPC binding)
 // that agents publish events to with message/send. It adds two routes:
 //
-//	GET  /.well-known/agent-card.json  the agent card: skills publish_event and publish_batch
+//	GET  /.well-known/agent-card.json  the agent card (and OPTIONS, for CORS preflights)
 //	POST /a2a                          the JSON-RPC endpoint
 //
 // # Messages
@@ -171,8 +171,8 @@ func (c A2AConfig) withDefaults() A2AConfig {
 // Config.MaxBodyBytes is refused with the API's HTTP 413 error before
 // JSON-RPC is read.
 //
-// Call MountA2A once, while setting up, before serving; it fails if the
-// routes are already there.
+// Call MountA2A once, while setting up, before serving; it fails if
+// the paths are already routed.
 func (s *Server) MountA2A(cfg A2AConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -181,7 +181,7 @@ func (s *Server) MountA2A(cfg A2AConfig) error {
 	for _, p := range []string{"POST " + A2APath, "GET " + AgentCardPath, "OPTIONS " + AgentCardPath} {
 		method, path, _ := strings.Cut(p, " ")
 		if _, pattern := s.mux.Handler(&http.Request{Method: method, URL: &url.URL{Path: path}, Host: "localhost"}); pattern != "" {
-			return fmt.Errorf("server: a2a: route %q is already mounted (by %q)", p, pattern)
+			return fmt.Errorf("server: a2a: %s is already routed (by %q)", p, pattern)
 		}
 	}
 	card, err := json.Marshal(a2aCard(cfg))
@@ -665,7 +665,7 @@ func jsonKind(v any) string {
 		return "null"
 	case bool:
 		return "a boolean"
-	case float64, json.Number:
+	case float64:
 		return "a number"
 	case string:
 		return "a string"

@@ -478,6 +478,7 @@ func TestA2ARejects(t *testing.T) {
 		{"too large", dataMsg(ce("", "a.b", "", map[string]any{"blob": strings.Repeat("x", 2000)})), nil, event.CodeTooLarge, "message.parts[0].data"},
 		{"too many", dataMsg(map[string]any{"events": []any{good, good, good, good}}), nil, store.CodeBatchTooLarge, "message.parts[0].data.events[3]"},
 		{"reserved stream", withMeta(dataMsg(good), map[string]any{"stream": "$agents"}), nil, server.CodeReservedStream, "message.metadata.stream"},
+		{"correlation as stream", dataMsg(ce("", "a.b", "$sys", nil)), nil, server.CodeReservedStream, "metadata.stream"},
 		{"stream not a string", dataMsg(good), map[string]any{"stream": 5}, event.CodeInvalidField, "metadata.stream"},
 		{"bad expected version", withMeta(dataMsg(good), map[string]any{"expected_version": "latest"}), nil, event.CodeInvalidField, "message.metadata.expected_version"},
 		{"negative expected version", dataMsg(good), map[string]any{"expected_version": -1}, event.CodeInvalidField, "metadata.expected_version"},
@@ -647,5 +648,24 @@ func TestA2AExactData(t *testing.T) {
 	}
 	if recs[0].Event.CorrelationID != "ctx-1" {
 		t.Errorf("correlation = %q, want ctx-1", recs[0].Event.CorrelationID)
+	}
+}
+
+// BenchmarkA2APublish measures message/send of one event through the
+// SDK's client and server over loopback HTTP into the in-memory store.
+func BenchmarkA2APublish(b *testing.B) {
+	e := newA2AEnv(b, server.Config{})
+	params := &a2a.MessageSendParams{Message: dataMsg(map[string]any{
+		"type": "order.placed", "source": "shop",
+		"data": map[string]any{"order_id": "o-1", "order_value": 129.95, "currency": "EUR"},
+	})}
+	params.Message.ContextID = "order-1"
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		params.Message.ID = a2a.NewMessageID()
+		if _, err := e.client.SendMessage(ctx, params); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

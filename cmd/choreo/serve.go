@@ -35,6 +35,7 @@ type serveConfig struct {
 	noSync         bool
 	logLevel       slog.Level
 	shutdown       time.Duration
+	publicURL      string
 }
 
 // runServe runs the server: the log, the engine, the registry, the
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdio stdio) int {
 	fs.StringVar(&cfg.secret, "webhook-secret", os.Getenv("CHOREO_WEBHOOK_SECRET"), "HMAC `key` signing webhook deliveries (env CHOREO_WEBHOOK_SECRET); empty: unsigned")
 	fs.BoolVar(&cfg.noSync, "no-sync", false, "acknowledge appends before they are on disk (faster; a crash may lose the last ones)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "the `URL` clients reach the API at, for choreo's A2A agent card; empty: http://ADDR")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for requests in progress")
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.err, `usage: choreo serve [--data DIR] [--addr HOST:PORT] [--choreography FILE]...
@@ -148,8 +150,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		return err
 	}
 
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	api, err := server.New(server.Config{Store: st, Logger: log})
 	if err != nil {
+		return err
+	}
+	public := cfg.publicURL
+	if public == "" {
+		public = "http://" + ln.Addr().String()
+	}
+	// choreo is an A2A agent too: its card offers a skill for publishing
+	// events, served with message/send at /a2a.
+	if err := api.MountA2A(server.A2AConfig{BaseURL: public}); err != nil {
 		return err
 	}
 	actions := view.NewActions(st, 0)
@@ -162,10 +178,6 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		Deployments: deps,
 	})
 
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
