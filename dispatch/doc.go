@@ -29,8 +29,9 @@
 //
 // # The log is the dispatcher's memory
 //
-// Every failed attempt (AttemptType) and every delivery (DeliveredType) is
-// appended to the outbox stream after the action it is about; dead letters
+// Every failed attempt (AttemptType) and every delivery (in a DeliveredType
+// record, which groups the deliveries recorded together) is appended to the
+// outbox stream after the action it is about; dead letters
 // and what is done with them to DeadLetterStream. The events an agent gives
 // back are appended to the action's correlation stream before the
 // delivery record, with ids derived from the action id. On start, Run
