@@ -125,7 +125,7 @@ func TestServeRestartResumes(t *testing.T) {
 	}
 
 	base, stop = startServe(t, dir) // the agent's registration comes back from the log
-	publish(base, 0, 30)               // repeats: idempotent
+	publish(base, 0, 30)            // repeats: idempotent
 	publish(base, 30, 30)
 	waitKeys(60)
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra delivery to show
