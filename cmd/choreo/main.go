@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"validate": {"check choreography files", runValidate},
 	"ingest":   {"append events to the embedded log and decide on them", runIngest},
 	"serve":    {"run the server: log, engine, registry, dispatcher and HTTP API", runServe},
+	"demo":     {"run the e-commerce choreography end to end: server, simulated agents, orders; nothing to set up", runDemo},
 }
 
 func main() {
