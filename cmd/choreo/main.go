@@ -29,12 +29,21 @@ type stdio struct {
 }
 
 var commands = map[string]command{
-	"version":  {"print the version", runVersion},
-	"run":      {"evaluate events against choreographies, offline", runRun},
-	"validate": {"check choreography files", runValidate},
-	"ingest":   {"append events to the embedded log and decide on them", runIngest},
-	"serve":    {"run the server: log, engine, registry, dispatcher and HTTP API", runServe},
-	"demo":     {"run the e-commerce choreography end to end: server, simulated agents, orders; nothing to set up", runDemo},
+	"version":      {"print the version", runVersion},
+	"run":          {"evaluate events against choreographies, offline", runRun},
+	"validate":     {"check choreography files", runValidate},
+	"ingest":       {"append events to the embedded log and decide on them", runIngest},
+	"serve":        {"run the server: log, engine, registry, dispatcher and HTTP API", runServe},
+	"demo":         {"run the e-commerce choreography end to end: server, simulated agents, orders; nothing to set up", runDemo},
+	"publish":      {"publish events to the log", runPublish},
+	"tail":         {"follow the log as it grows", runTail},
+	"get":          {"show a stream or a correlation as a timeline", runGet},
+	"agents":       {"list, register, heartbeat and remove agents", runAgents},
+	"actions":      {"list actions and their delivery status", runActions},
+	"dlq":          {"list, retry and discard dead letters", runDLQ},
+	"metrics":      {"show the server's figures", runMetrics},
+	"choreography": {"deploy, list, show and remove choreographies", runChoreography},
+	"replay":       {"re-fold a log offline: check its actions, try a choreography on history", runReplay},
 }
 
 func main() {
@@ -69,7 +78,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", name, commands[name].summary)
+		fmt.Fprintf(w, "  %-13s %s\n", name, commands[name].summary)
 	}
 	fmt.Fprintln(w, "\nRun 'choreo <command> -h' for a command's flags.")
 }
