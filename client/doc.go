@@ -1,5 +1,6 @@
 // Package client is the Go client of choreo's HTTP API (package server):
-// publish events, read the log and follow it live.
+// publish events, read the log and follow it live, and drive the rest of the
+// API: agents, choreographies, actions, dead letters, correlations, metrics.
 //
 //	c, err := client.New("http://localhost:7070")
 //	...
