@@ -228,6 +228,7 @@ func TestBreakerOpensAndOthersTakeOver(t *testing.T) {
 	cfg.BreakerFailures = 2
 	cfg.BreakerOpen = 300 * time.Millisecond
 	cfg.MaxAttempts = 10
+	cfg.MaxPerAgent = 1 // one attempt at a time: the count before the breaker opens is exact
 	r := newRig(t, nil, cfg)
 	var broken atomic.Bool
 	broken.Store(true)

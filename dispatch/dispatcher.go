@@ -46,11 +46,18 @@ type Dispatcher struct {
 		done    chan struct{}
 		freed   chan struct{} // closed when an agent slot frees up
 		dead    map[string]*DeadLetter
-		retries chan engine.Action // dead letters sent back while Run runs
+		// retryQueue holds dead letters sent back for delivery while Run
+		// runs; retryWake (1-buffered) tells Run there are some.
+		retryQueue []engine.Action
+		retryWake  chan struct{}
+		// recovered says Run has rebuilt the dead-letter queue from the
+		// log; until then Retry, Discard and DeadLetters cannot answer.
+		recovered bool
 	}
 
 	agents   sync.Map // agent id → *agentState
 	records  chan *outcome
+	stopping chan struct{} // closed when Run stops taking actions
 	triggers triggers
 	profiles sync.Pool // *[]agent.Profile, for discovery
 	m        metrics
@@ -82,7 +89,6 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 	}
 	d.profiles.New = func() any { return new([]agent.Profile) }
 	d.mu.freed = make(chan struct{})
-	d.mu.dead = make(map[string]*DeadLetter)
 	d.m.rules = make(map[ruleKey]*RuleStats)
 	return d, nil
 }
@@ -108,18 +114,23 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.running = true
 	d.mu.cancel = cancel
 	d.mu.done = make(chan struct{})
-	d.mu.retries = make(chan engine.Action, 64)
-	done, retries := d.mu.done, d.mu.retries
+	d.mu.retryWake = make(chan struct{}, 1)
+	d.mu.retryQueue = nil
+	d.mu.recovered = false
+	d.mu.dead = nil
+	done, wake := d.mu.done, d.mu.retryWake
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.mu.running = false
-		d.mu.retries = nil
+		d.mu.retryWake = nil
+		d.mu.retryQueue = nil // they are in the log: the next Run finds them
 		close(done)
 		d.mu.Unlock()
 	}()
 
 	d.records = make(chan *outcome, d.cfg.MaxInFlight)
+	d.stopping = make(chan struct{})
 	recDone := make(chan struct{})
 	go func() {
 		defer close(recDone)
@@ -131,8 +142,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	var tasks sync.WaitGroup
-	err := d.run(ctx, work, &tasks, retries)
+	err := d.run(ctx, work, &tasks, wake)
 	cancel()
+	close(d.stopping)
 	drain := time.AfterFunc(d.cfg.Drain, stopWork)
 	tasks.Wait()
 	drain.Stop()
@@ -144,7 +156,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, retries <-chan engine.Action) error {
+func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake <-chan struct{}) error {
 	pending, next, err := d.recover(ctx)
 	if err != nil {
 		return err
@@ -209,9 +221,15 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, retri
 			if err := start(e.Action); err != nil {
 				return err
 			}
-		case a := <-retries:
-			if err := start(a); err != nil {
-				return err
+		case <-wake:
+			d.mu.Lock()
+			queue := d.mu.retryQueue
+			d.mu.retryQueue = nil
+			d.mu.Unlock()
+			for _, a := range queue {
+				if err := start(a); err != nil {
+					return err
+				}
 			}
 		case err := <-readErr:
 			if ctx.Err() != nil {
@@ -335,7 +353,7 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		d.m.failedAttempts.Add(1)
 		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, &Attempt{
 			ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
-			Attempt: attempt, Agent: p.ID, Error: err.Error(), DurationMS: ms(took),
+			Attempt: attempt, Agent: p.ID, Error: clip(err.Error()), DurationMS: ms(took),
 		}, time.Now().UTC())}})
 		if IsPermanent(err) {
 			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
@@ -515,7 +533,7 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 
 // deadLetter records a as given up on.
 func (d *Dispatcher) deadLetter(a *engine.Action, reason string, attempts int, agentID, lastErr string) {
-	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: lastErr,
+	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: clip(lastErr),
 		Agent: agentID, Time: time.Now().UTC()}
 	d.log.Warn("dispatch: action dead-lettered", "action", a.Action, "id", a.ID, "reason", reason, "attempts", attempts, "err", lastErr)
 	d.emit(&outcome{action: a, dead: dl, dlq: []*event.Event{record(DeadLetterType, a, dl, dl.Time)}})

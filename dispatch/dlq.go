@@ -37,27 +37,34 @@ func (d *Dispatcher) DeadLetter(id string) (DeadLetter, bool) {
 }
 
 // Retry sends dead letter id back for delivery with the same action id,
-// so with the same idempotency key. It appends a RetryType record first:
-// if Run is not running, the next Run delivers it. It returns ErrNotFound
-// if id is not in the queue.
+// so with the same idempotency key. It appends a RetryType record first,
+// then hands the action to the running Run without waiting; if Run stops
+// before delivering it, the next Run finds the retry in the log. It
+// returns ErrNotFound if id is not in the queue, and ErrRecovering while
+// Run is rebuilding the queue from the log (or has not run).
 func (d *Dispatcher) Retry(ctx context.Context, id string) error {
 	dl, err := d.take(ctx, id, RetryType)
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
-	retries, done := d.mu.retries, d.mu.done
-	d.mu.Unlock()
-	if retries == nil {
-		return nil
-	}
-	select {
-	case retries <- dl.Action:
-	case <-done: // Run stopped: the next one finds the retry in the log
-	case <-ctx.Done():
-		// The retry is logged; the next Run delivers it.
+	defer d.mu.Unlock()
+	if d.mu.retryWake != nil {
+		d.mu.retryQueue = append(d.mu.retryQueue, dl.Action)
+		select {
+		case d.mu.retryWake <- struct{}{}:
+		default: // already signalled
+		}
 	}
 	return nil
+}
+
+// Recovered reports whether the dead-letter queue has been rebuilt from
+// the log by Run, so that DeadLetters, Retry and Discard answer for it.
+func (d *Dispatcher) Recovered() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.recovered
 }
 
 // Discard removes dead letter id from the queue for good, appending a
@@ -70,6 +77,10 @@ func (d *Dispatcher) Discard(ctx context.Context, id string) error {
 // take removes id from the queue and logs why; on failure it puts it back.
 func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, error) {
 	d.mu.Lock()
+	if !d.mu.recovered {
+		d.mu.Unlock()
+		return nil, ErrRecovering
+	}
 	dl, ok := d.mu.dead[id]
 	if ok {
 		delete(d.mu.dead, id)
@@ -79,7 +90,11 @@ func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, err
 		return nil, ErrNotFound
 	}
 	rec := record(typ, &dl.Action, Ref{ActionID: id}, time.Now().UTC())
-	if _, err := d.st.Append(ctx, DeadLetterStream, store.Any, []*event.Event{rec}); err != nil {
+	// Not cancelled with ctx: an append abandoned half-way may still land,
+	// and then putting the dead letter back would contradict the log.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := d.st.Append(actx, DeadLetterStream, store.Any, []*event.Event{rec}); err != nil {
 		d.mu.Lock()
 		d.mu.dead[id] = dl
 		d.mu.Unlock()

@@ -13,6 +13,9 @@ var (
 	// ErrNotFound is returned by Retry and Discard for an action that is
 	// not in the dead-letter queue.
 	ErrNotFound = errors.New("dispatch: no such dead letter")
+	// ErrRecovering is returned by Retry and Discard before Run has
+	// rebuilt the dead-letter queue from the log.
+	ErrRecovering = errors.New("dispatch: the dead-letter queue is being rebuilt from the log")
 	// ErrNoTransport is the error of an attempt at an agent whose protocol
 	// has no transport configured.
 	ErrNoTransport = errors.New("dispatch: no transport for the agent's protocol")

@@ -27,6 +27,12 @@ type outcome struct {
 	took    time.Duration  // of a delivery
 }
 
+// resultChunk is the most result events appended in one batch.
+const resultChunk = 1000
+
+// maxRecordBytes bounds the data of one DeliveredType record.
+const maxRecordBytes = 256 << 10
+
 // emit hands o to the recorder.
 func (d *Dispatcher) emit(o *outcome) { d.records <- o }
 
@@ -72,10 +78,19 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 	for stream, evs := range byStream {
 		d.appendResults(ctx, stream, evs)
 	}
-	if len(done.Deliveries) > 0 {
+	// Deliveries go in records of at most maxRecordBytes, well under the
+	// log's event size limit.
+	for len(done.Deliveries) > 0 {
+		n, size := 0, 0
+		for n < len(done.Deliveries) && (n == 0 || size < maxRecordBytes) {
+			size += done.Deliveries[n].size()
+			n++
+		}
+		part := Deliveries{Deliveries: done.Deliveries[:n]}
+		done.Deliveries = done.Deliveries[n:]
 		recs = append(recs, &event.Event{
 			SpecVersion: event.SpecVersion, ID: event.NewID(), Source: Source, Type: DeliveredType,
-			Time: time.Now().UTC(), DataContentType: "application/json", Data: done.appendJSON(nil),
+			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(nil),
 		})
 	}
 	if !d.appendRetrying(ctx, live.ActionsStream, recs) || !d.appendRetrying(ctx, DeadLetterStream, dlq) {
@@ -94,6 +109,9 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 			d.m.rule(o.action).DeadLettered++
 			d.m.mu.Unlock()
 			d.mu.Lock()
+			if d.mu.dead == nil {
+				d.mu.dead = make(map[string]*DeadLetter)
+			}
 			d.mu.dead[o.action.ID] = o.dead
 			d.mu.Unlock()
 		}
@@ -122,13 +140,22 @@ func (d *Dispatcher) fold(typ string, a *engine.Action, took time.Duration) {
 // agent answered a repeated delivery differently) is logged and left out:
 // the first answer stands.
 func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*event.Event) {
+	for len(evs) > resultChunk {
+		d.appendResults(ctx, stream, evs[:resultChunk])
+		evs = evs[resultChunk:]
+	}
 	_, err := d.st.Append(ctx, stream, store.Any, evs)
 	if err == nil {
 		d.m.results.Add(int64(len(evs)))
 		return
 	}
-	if !refused(err) {
-		d.appendRetrying(ctx, stream, evs)
+	if !refused(err) || len(evs) == 1 {
+		if !refused(err) {
+			d.appendRetrying(ctx, stream, evs)
+		} else {
+			d.m.resultsRefused.Add(1)
+			d.log.Warn("dispatch: an agent's event was refused", "id", evs[0].ID, "type", evs[0].Type, "code", store.Code(err), "err", err)
+		}
 		return
 	}
 	for _, e := range evs { // find the culprits one by one
@@ -149,11 +176,14 @@ func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*ev
 // retry would not change.
 func refused(err error) bool {
 	var ee *store.EventError
-	return errors.As(err, &ee) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidStream)
+	return errors.As(err, &ee) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidStream) ||
+		errors.Is(err, store.ErrBatchTooLarge)
 }
 
-// appendRetrying appends evs, retrying failures that may pass. It returns
-// false if the store is closed.
+// appendRetrying appends evs, retrying failures that may pass while Run
+// runs. It returns false if the store is closed, or if an append fails
+// once Run is stopping: the outcomes are then not recorded, and the next
+// Run delivers those actions again, under the same keys.
 func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*event.Event) bool {
 	wait := defaultRecordRetryDelay
 	for len(evs) > 0 {
@@ -165,12 +195,25 @@ func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*e
 			return false
 		}
 		d.m.recordErrors.Add(1)
-		if refused(err) { // our own records: a bug, not a passing failure
-			d.log.Error("dispatch: the store refused dispatcher records", "stream", stream, "err", err)
+		if refused(err) && len(evs) > 1 {
+			// Our own records are bounded in size; find the one refused.
+			ok := true
+			for _, e := range evs {
+				ok = d.appendRetrying(ctx, stream, []*event.Event{e}) && ok
+			}
+			return ok
+		}
+		if refused(err) { // a bug, not a passing failure
+			d.log.Error("dispatch: the store refused a dispatcher record", "stream", stream, "type", evs[0].Type, "err", err)
 			return true
 		}
 		d.log.Warn("dispatch: appending records failed; retrying", "stream", stream, "err", err)
-		time.Sleep(wait)
+		select {
+		case <-d.stopping:
+			d.log.Error("dispatch: stopping with outcomes not recorded; their actions will be delivered again", "stream", stream, "err", err)
+			return false
+		case <-time.After(wait):
+		}
 		wait = min(2*wait, 5*time.Second)
 	}
 	return true

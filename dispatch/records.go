@@ -5,6 +5,7 @@ import (
 	"github.com/choreohq/choreo/internal/jsonw"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/event"
@@ -63,6 +64,30 @@ func (ds *Deliveries) appendJSON(b []byte) []byte {
 		b = ds.Deliveries[i].appendJSON(b)
 	}
 	return append(b, "]}"...)
+}
+
+// size estimates the length of d's JSON.
+func (dl *Delivered) size() int {
+	n := 160 + len(dl.ActionID) + len(dl.Action) + len(dl.Choreography) + len(dl.RuleID) + len(dl.Agent)
+	for _, r := range dl.Results {
+		n += len(r) + 3
+	}
+	return n
+}
+
+// maxErrorBytes bounds the error text kept in a record.
+const maxErrorBytes = 2048
+
+// clip shortens s to at most maxErrorBytes bytes, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxErrorBytes {
+		return s
+	}
+	cut := maxErrorBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // Delivered is one action delivered, in a Deliveries.

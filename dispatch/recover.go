@@ -53,6 +53,12 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 		a   engine.Action
 		seq uint64
 	}
+	// The figures the log holds are rebuilt from it, not added again.
+	d.m.mu.Lock()
+	d.m.rules = make(map[ruleKey]*RuleStats)
+	d.m.mu.Unlock()
+	d.m.delivered.Store(0)
+	d.m.deadLettered.Store(0)
 	pending := make(map[string]*open)
 	dead := make(map[string]*DeadLetter)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
@@ -81,6 +87,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			}
 			d.mu.Lock()
 			d.mu.dead = dead
+			d.mu.recovered = true
 			d.mu.Unlock()
 			return actions, acts.next, nil
 		case rd == nil || (ra != nil && ra.GlobalPosition < rd.GlobalPosition):
@@ -122,6 +129,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			}
 			delete(pending, dl.ActionID)
 			dead[dl.ActionID] = &dl
+			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
 			d.m.rule(&dl.Action).DeadLettered++
 			d.m.mu.Unlock()

@@ -41,14 +41,21 @@ func (s *Server) routeActions(v *view.Actions) {
 }
 
 func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
+	notReady := errorf(CodeNotReady, "", "the dead-letter queue is being rebuilt from the log; retry shortly")
 	s.route("GET /v1/dlq", func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := parseQuery(r, nil); err != nil {
 			return err
+		}
+		if !d.Recovered() {
+			return notReady
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"dead_letters": d.DeadLetters()})
 		return nil
 	})
 	s.route("GET /v1/dlq/{id}", func(w http.ResponseWriter, r *http.Request) error {
+		if !d.Recovered() {
+			return notReady
+		}
 		dl, ok := d.DeadLetter(r.PathValue("id"))
 		if !ok {
 			return errorf(CodeNotFound, "id", "no dead letter for action %q", r.PathValue("id"))
@@ -62,6 +69,9 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 			if err := f(r.Context(), id); err != nil {
 				if errors.Is(err, dispatch.ErrNotFound) {
 					return errorf(CodeNotFound, "id", "no dead letter for action %q", id)
+				}
+				if errors.Is(err, dispatch.ErrRecovering) {
+					return notReady
 				}
 				return err
 			}

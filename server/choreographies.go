@@ -9,6 +9,7 @@ import (
 	"github.com/choreohq/choreo/choreography"
 	"github.com/choreohq/choreo/deploy"
 	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/store"
 )
 
 // Codes of the choreography endpoints.
@@ -130,6 +131,8 @@ func (s *Server) deployError(w http.ResponseWriter, err error) error {
 		return &apiError{Code: CodeInvalidChoreography, Field: re.Field, Message: re.Error()}
 	case errors.As(err, &de):
 		return &apiError{Code: de.Code, Field: de.Field, Message: de.Msg}
+	case errors.Is(err, deploy.ErrClosed):
+		return &apiError{Code: store.CodeClosed, Message: "the server is shutting down"}
 	case errors.Is(err, deploy.ErrNotFound):
 		return &apiError{Code: CodeNotFound, Field: "name", Message: trimPrefix(err.Error())}
 	}

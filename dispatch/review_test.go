@@ -1,0 +1,110 @@
+package dispatch_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+	"github.com/choreohq/choreo/store/mem"
+)
+
+// manyEvents is an agent answering with n events.
+func manyEvents(n int) dispatch.Handler {
+	return func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		evs := make([]*event.Event, n)
+		for i := range evs {
+			evs[i] = &event.Event{Type: "step_done", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		}
+		return dispatch.Result{Events: evs}, nil
+	}
+}
+
+func TestResultsOverTheStoreBatchLimit(t *testing.T) {
+	st := mem.New(store.Options{MaxBatch: 5})
+	defer st.Close()
+	r := newRig(t, st, fast())
+	r.agent("a", "cap", 0, manyEvents(12))
+	a := r.action("x", "cap", 0)
+	r.start()
+	waitFor(t, "the delivery record", func() bool { return len(deliveries(t, st)) == 1 })
+	if n := len(records(t, st, a.CorrelationID, "step_done")); n != 12 {
+		t.Fatalf("%d result events, want 12", n)
+	}
+	if n := len(deliveries(t, st)[0].Results); n != 12 {
+		t.Fatalf("delivery lists %d results", n)
+	}
+}
+
+func TestManyLargeDeliveriesStayUnderTheEventLimit(t *testing.T) {
+	r := newRig(t, nil, fast())
+	r.agent("a", "cap", 0, manyEvents(1000))
+	for i := range 40 { // 40 × 1000 result ids: far over 1 MiB in one record
+		r.action(fmt.Sprint("x", i), "cap", 0)
+	}
+	r.start()
+	waitFor(t, "40 delivery records", func() bool { return len(deliveries(t, r.st)) == 40 })
+}
+
+// failingStore fails every append to the streams in fail.
+type failingStore struct {
+	store.Store
+	fail map[string]bool
+}
+
+func (f *failingStore) Append(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) ([]store.Position, error) {
+	if f.fail[stream] {
+		return nil, errors.New("disk on fire")
+	}
+	return f.Store.Append(ctx, stream, exp, evs)
+}
+
+func TestStopsWhenTheLogCannotTakeOutcomes(t *testing.T) {
+	inner := mem.New(store.Options{})
+	defer inner.Close()
+	fs := &failingStore{Store: inner, fail: map[string]bool{}}
+	r := newRig(t, fs, fast())
+	r.agent("a", "cap", 0, (&recorder{}).handle)
+	r.action("x", "cap", 0)
+	fs.fail["$actions"] = true // the outbox holds the action; outcomes cannot be written
+	r.start()
+	time.Sleep(50 * time.Millisecond)
+	stopped := make(chan struct{})
+	go func() { r.stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return with a log refusing outcomes")
+	}
+}
+
+func TestRetryBeforeRecoveryAndWithAnEndedContext(t *testing.T) {
+	cfg := fast()
+	cfg.MaxAttempts = 1
+	r := newRig(t, nil, cfg)
+	if err := r.d.Retry(context.Background(), "x"); !errors.Is(err, dispatch.ErrRecovering) {
+		t.Fatalf("Retry before Run = %v, want ErrRecovering", err)
+	}
+	fail := true
+	rc := &recorder{fail: func(int) error {
+		if fail {
+			return errors.New("down")
+		}
+		return nil
+	}}
+	r.agent("a", "cap", 0, rc.handle)
+	r.action("x", "cap", 0)
+	r.start()
+	waitFor(t, "a dead letter", func() bool { return r.d.Recovered() && len(r.d.DeadLetters()) == 1 })
+	fail = false
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the caller has gone: the retry must still happen
+	if err := r.d.Retry(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retried delivery", func() bool { return len(deliveries(t, r.st)) == 1 })
+}
