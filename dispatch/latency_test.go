@@ -32,6 +32,13 @@ func BenchmarkEventToAgent(b *testing.B) {
 		}
 		benchEventToAgent(b, st)
 	})
+	b.Run("pebble-nosync", func(b *testing.B) {
+		st, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchEventToAgent(b, st)
+	})
 	b.Run("mem", func(b *testing.B) { benchEventToAgent(b, mem.New(store.Options{})) })
 }
 
