@@ -708,14 +708,27 @@ func (s *Store) getRecord(g uint64) (rawRecord, error) {
 // copied into a shared arena and events allocated in slabs, so a read of
 // many records makes few allocations; the records' strings and data point
 // into the arena, which nothing writes after the copy.
+//
+// Arenas and slabs start small and double up to 64 KiB and 64 events: a
+// record someone keeps (an engine's recent events, a cache) keeps its
+// whole arena alive, so the few-record reads of live followers must not
+// pin large blocks.
 type decoder struct {
 	arena []byte
 	slab  []event.Event
+	left  int // records the read may still decode; sizes the next slab
 }
+
+const (
+	minArena = 1 << 10
+	maxArena = 64 << 10
+	maxSlab  = 64
+)
 
 func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
 	if len(v) > cap(d.arena)-len(d.arena) {
-		d.arena = make([]byte, 0, max(64<<10, len(v)))
+		size := min(max(2*cap(d.arena), minArena), maxArena)
+		d.arena = make([]byte, 0, max(size, len(v)))
 	}
 	start := len(d.arena)
 	d.arena = append(d.arena, v...)
@@ -724,8 +737,9 @@ func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
 	}
 	if len(d.slab) == 0 {
-		d.slab = make([]event.Event, 64)
+		d.slab = make([]event.Event, min(max(d.left, 1), maxSlab))
 	}
+	d.left--
 	e := &d.slab[0]
 	d.slab = d.slab[1:]
 	if err := event.DecodeBinaryShared(raw.enc, e); err != nil {
@@ -753,7 +767,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Re
 	}
 	defer it.Close()
 	out := make([]store.Record, 0, n)
-	var d decoder
+	d := decoder{left: int(n)}
 	for ok := it.First(); ok; ok = it.Next() {
 		g := binary.BigEndian.Uint64(it.Key()[1:])
 		rec, err := d.record(g, it.Value())
@@ -784,7 +798,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	}
 	defer it.Close()
 	var out []store.Record
-	var d decoder
+	d := decoder{left: limit}
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		g := binary.BigEndian.Uint64(it.Value())
 		if g >= head { // written, not yet acknowledged
@@ -833,7 +847,7 @@ func (s *Store) Get(ctx context.Context, id string) (store.Record, error) {
 		return store.Record{}, fmt.Errorf("reading record %d: %w", g, err)
 	}
 	defer closer.Close()
-	var d decoder
+	d := decoder{left: 1, arena: make([]byte, 0, len(v))}
 	return d.record(g, v)
 }
 
