@@ -43,6 +43,7 @@ var commands = map[string]command{
 	"dlq":          {"list, retry and discard dead letters", runDLQ},
 	"metrics":      {"show the server's figures", runMetrics},
 	"choreography": {"deploy, list, show and remove choreographies", runChoreography},
+	"bench":        {"load-test a server: events/s and latency of publishing and dispatch", runBench},
 	"replay":       {"re-fold a log offline: check its actions, try a choreography on history", runReplay},
 }
 
