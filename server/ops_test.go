@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 	"strings"
 	"sync"
@@ -37,7 +38,11 @@ func opsEnv(t *testing.T) (*env, *dispatch.InProcess) {
 		t.Fatal(err)
 	}
 	acts := view.NewActions(e.store, 0)
-	e.srv.Mount(server.Services{Agents: reg, Dispatcher: disp, Actions: acts, Deployments: deps,
+	delivered := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "test_delivered_total", Help: "Delivered."},
+		func() float64 { return float64(disp.Metrics().Delivered) })
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(delivered)
+	e.srv.Mount(server.Services{Agents: reg, Dispatcher: disp, Actions: acts, Deployments: deps, Prometheus: promReg,
 		Metrics: func() map[string]any { return map[string]any{"dispatch": disp.Metrics(), "ok": true} }})
 	var wg sync.WaitGroup
 	for _, run := range []func(context.Context) error{disp.Run, deps.Run, acts.Run} {
@@ -196,7 +201,7 @@ func TestAgentActionAndDeadLetterEndpoints(t *testing.T) {
 
 	wantStatus(t, e.get("/v1/metrics"), http.StatusOK, "")
 	r = e.get("/metrics")
-	if r.status != http.StatusOK || !strings.Contains(string(r.body), "choreo_dispatch_Delivered 1") {
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), "test_delivered_total 1") {
 		t.Fatalf("/metrics: %d %s", r.status, r.body)
 	}
 	wantStatus(t, e.send("DELETE", "/v1/agents/inv", "", ""), http.StatusNoContent, "")

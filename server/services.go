@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"net/http"
 
 	"github.com/choreohq/choreo/agent"
@@ -16,7 +17,8 @@ type Services struct {
 	Agents     *agent.Registry       // /v1/agents
 	Dispatcher *dispatch.Dispatcher  // /v1/dlq
 	Actions    *view.Actions         // /v1/actions, and actions in /v1/correlations
-	Metrics    func() map[string]any // /v1/metrics and /metrics: named groups of figures
+	Metrics    func() map[string]any // /v1/metrics: named groups of figures, as JSON
+	Prometheus prometheus.Gatherer   // /metrics
 
 	Deployments *deploy.Manager // /v1/choreographies
 }
@@ -52,6 +54,9 @@ func (s *Server) Mount(svc Services) {
 	}
 	if svc.Metrics != nil {
 		s.routeMetrics(svc.Metrics)
+	}
+	if svc.Prometheus != nil {
+		s.routePrometheus(svc.Prometheus)
 	}
 }
 

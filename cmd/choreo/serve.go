@@ -176,6 +176,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			return metricsOf(deps.Metrics(), disp.Metrics(), actions.Counts(), reg.Len(), started)
 		},
 		Deployments: deps,
+		Prometheus:  newPrometheus(&collector{deps: deps, disp: disp, actions: actions, reg: reg}),
 	})
 
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +130,23 @@ func TestServeRestartResumes(t *testing.T) {
 	publish(base, 30, 30)
 	waitKeys(60)
 	time.Sleep(100 * time.Millisecond) // room for a wrong extra delivery to show
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"# TYPE choreo_dispatch_delivered_total counter",
+		`choreo_rule_triggers_total{choreography="ecommerce",rule="order_received"} 60`,
+		`choreo_rule_deliveries_total{choreography="ecommerce",rule="order_received"} 60`,
+		"choreo_agents_registered 1",
+		"go_goroutines",
+	} {
+		if !strings.Contains(string(prom), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("graceful stop: %v", err)
 	}
