@@ -97,12 +97,12 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 
 // actionScanner reads the fixed layout of AppendJSON.
 type actionScanner struct {
-	b  []byte
+	b  string // one copy of the input: the decoded strings share it
 	ok bool
 }
 
 func (s *actionScanner) lit(l string) {
-	if s.ok && len(s.b) >= len(l) && string(s.b[:len(l)]) == l {
+	if s.ok && len(s.b) >= len(l) && s.b[:len(l)] == l {
 		s.b = s.b[len(l):]
 		return
 	}
@@ -118,7 +118,7 @@ func (s *actionScanner) str() string {
 	for i := 1; i < len(s.b); i++ {
 		switch c := s.b[i]; {
 		case c == '"':
-			v := string(s.b[1:i])
+			v := s.b[1:i]
 			s.b = s.b[i+1:]
 			return v
 		case c == '\\' || c < 0x20 || c >= 0x80: // escapes, or UTF-8 to check: the slow path
@@ -141,7 +141,7 @@ func (s *actionScanner) int() int {
 	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
 		i++
 	}
-	n, err := strconv.Atoi(string(s.b[:i]))
+	n, err := strconv.Atoi(s.b[:i])
 	if err != nil {
 		s.ok = false
 		return 0
@@ -151,7 +151,7 @@ func (s *actionScanner) int() int {
 }
 
 func (a *Action) decodeFast(b []byte) bool {
-	s := actionScanner{b: b, ok: true}
+	s := actionScanner{b: string(b), ok: true}
 	var v Action
 	s.lit(`{"id":`)
 	v.ID = s.str()
@@ -185,7 +185,7 @@ func (a *Action) decodeFast(b []byte) bool {
 		}
 		v.Time = tm
 	}
-	if s.ok && len(s.b) > 10 && string(s.b[:11]) == `,"timeout":` {
+	if s.ok && len(s.b) > 10 && s.b[:11] == `,"timeout":` {
 		s.lit(`,"timeout":`)
 		d, err := time.ParseDuration(s.str())
 		if err != nil {
