@@ -34,6 +34,12 @@
 // is simply made again. Streaming (message/stream) is not used: it would
 // need the agent to declare it and would hold a connection per task.
 //
+// An attempt whose deadline passes while the task is still working leaves
+// the task to the agent, and the Transport remembers it (up to 10,000 such
+// tasks): the next attempt for the same action at the same endpoint
+// follows that task with tasks/get instead of sending the work again. Only
+// if the agent no longer knows the task is the message sent anew.
+//
 // # Outcomes
 //
 // A reply that is a message, or a task that completes, gives one event of

@@ -44,7 +44,47 @@ type Transport struct {
 		closed  bool
 		lru     *list.List               // of *entry, most recently used first
 		clients map[string]*list.Element // by endpoint
+		// tasks remembers the task an agent made for an action whose
+		// attempt ended before the task did, so that the next attempt
+		// follows that task instead of asking for the work again.
+		tasks     map[taskKey]string
+		taskOrder []taskKey // insertion order, for eviction
 	}
+}
+
+// taskKey names an action at one agent endpoint.
+type taskKey struct{ endpoint, action string }
+
+// maxRememberedTasks bounds Transport.mu.tasks.
+const maxRememberedTasks = 10_000
+
+func (t *Transport) rememberTask(k taskKey, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.tasks == nil {
+		t.mu.tasks = make(map[taskKey]string)
+	}
+	if _, ok := t.mu.tasks[k]; !ok {
+		if len(t.mu.taskOrder) >= maxRememberedTasks {
+			delete(t.mu.tasks, t.mu.taskOrder[0])
+			t.mu.taskOrder = t.mu.taskOrder[1:]
+		}
+		t.mu.taskOrder = append(t.mu.taskOrder, k)
+	}
+	t.mu.tasks[k] = id
+}
+
+func (t *Transport) rememberedTask(k taskKey) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	id, ok := t.mu.tasks[k]
+	return id, ok
+}
+
+func (t *Transport) forgetTask(k taskKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mu.tasks, k) // its taskOrder entry goes when it reaches the front
 }
 
 type entry struct {
@@ -191,6 +231,21 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 		return dispatch.Result{}, err
 	}
 
+	// A previous attempt left a task running: follow it rather than start
+	// the work again. If the agent no longer knows it, send anew.
+	key := taskKey{endpoint, params.Message.ID}
+	if id, ok := t.rememberedTask(key); ok {
+		task, err := t.follow(ctx, c, endpoint, &sdk.Task{ID: sdk.TaskID(id), Status: sdk.TaskStatus{State: sdk.TaskStateWorking}})
+		switch {
+		case err == nil:
+			t.forgetTask(key)
+			return taskResult(action, task, t.now().UTC())
+		case !errors.Is(err, sdk.ErrTaskNotFound):
+			return dispatch.Result{}, err
+		}
+		t.forgetTask(key)
+	}
+
 	rctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
 	res, err := c.SendMessage(rctx, params)
 	if err != nil {
@@ -206,6 +261,9 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 	case *sdk.Task:
 		task, err := t.follow(ctx, c, endpoint, r)
 		if err != nil {
+			if r.ID != "" && !errors.Is(err, sdk.ErrTaskNotFound) {
+				t.rememberTask(key, string(r.ID))
+			}
 			return dispatch.Result{}, err
 		}
 		return taskResult(action, task, t.now().UTC())

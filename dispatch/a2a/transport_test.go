@@ -780,3 +780,30 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryFollowsTheTaskAlreadyStarted: an attempt whose deadline passes
+// while the agent's task is still working leaves the task running; the
+// next attempt follows that task instead of sending the work again.
+func TestRetryFollowsTheTaskAlreadyStarted(t *testing.T) {
+	a := newTestAgent(t, workUntilPolled(60, sdk.DataPart{Data: map[string]any{"done": true}}), nil)
+	tr := newTestTransport(t, Config{PollInterval: 5 * time.Millisecond, MaxPollInterval: 5 * time.Millisecond})
+	d := testDelivery(a.endpoint)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	_, err := tr.Deliver(ctx, d)
+	cancel()
+	if err == nil {
+		t.Fatal("the first attempt should have run out of time")
+	}
+	t.Logf("first attempt: %v", err)
+	d.Attempt, d.Message.Attempt = 2, 2
+	res, err := deliver(t, tr, d)
+	if err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	var got Completed
+	oneEvent(t, res, "reserve_stock.completed", &got)
+	if n := len(a.messages()); n != 1 {
+		t.Fatalf("the agent got %d messages; the retry must follow the running task, not start another", n)
+	}
+}
