@@ -44,7 +44,25 @@ func (e *Event) Fill() {
 
 // Validate checks the event against the CloudEvents 1.0 rules and lim. The
 // error, an *Error, names the first field at fault.
-func (e *Event) Validate(lim Limits) error {
+func (e *Event) Validate(lim Limits) error { return e.validate(lim, true, true) }
+
+// DecodeValid is Decode followed by Validate, without repeating what
+// Decode has checked already: the JSON syntax of the data, and the size
+// when the input is too short for the event to reach the limit (its
+// canonical JSON is at most six times as long as any JSON input it came
+// from: that is the growth of one byte of invalid UTF-8 into \ufffd).
+func DecodeValid(b []byte, lim Limits) (*Event, error) {
+	e, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.validate(lim, false, 6*len(b) > lim.maxSize()); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 	switch {
 	case e.SpecVersion == "":
 		return fieldError(CodeMissingField, "specversion", "required")
@@ -61,7 +79,7 @@ func (e *Event) Validate(lim Limits) error {
 	case e.Data != nil && e.DataBase64 != nil:
 		return fieldError(CodeInvalidField, "data", "data and data_base64 are both set")
 	}
-	if e.Data != nil && e.DataIsJSON() && !json.Valid(e.Data) {
+	if checkData && e.Data != nil && e.DataIsJSON() && !json.Valid(e.Data) {
 		return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
 	}
 	for k, v := range e.Extensions {
@@ -74,6 +92,9 @@ func (e *Event) Validate(lim Limits) error {
 		if !json.Valid(v) || len(v) == 0 || v[0] == '{' || v[0] == '[' {
 			return fieldError(CodeInvalidField, k, "extension attribute values are strings, numbers or booleans")
 		}
+	}
+	if !checkSize {
+		return nil
 	}
 	n := e.jsonSize()
 	if max := lim.maxSize(); n > max {

@@ -440,12 +440,5 @@ func decodeEvent(line []byte) (*event.Event, error) {
 	if len(line) == 0 {
 		return nil, nil
 	}
-	ev, err := event.Decode(line)
-	if err != nil {
-		return nil, err
-	}
-	if err := ev.Validate(event.Limits{}); err != nil {
-		return nil, err
-	}
-	return ev, nil
+	return event.DecodeValid(line, event.Limits{})
 }
