@@ -407,3 +407,30 @@ func TestStopDrainsAttemptsInProgress(t *testing.T) {
 		t.Fatalf("%d delivery records after a graceful stop, want 1", n)
 	}
 }
+
+func TestOutboxLagShowsBackpressure(t *testing.T) {
+	cfg := fast()
+	cfg.MaxInFlight = 1
+	cfg.Timeout = 10 * time.Second
+	r := newRig(t, nil, cfg)
+	release := make(chan struct{})
+	r.agent("slow", "cap", 0, func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return dispatch.Result{}, nil
+	})
+	r.start()
+	for i := range 20 {
+		r.action(fmt.Sprint("a", i), "cap", 0)
+	}
+	// Actions found at start wait in Queued; actions appended later wait
+	// in the log, which OutboxLag counts in records.
+	waitFor(t, "the backlog to show", func() bool { m := r.d.Metrics(); return m.OutboxLag > 10 || m.Queued > 5 })
+	close(release)
+	waitFor(t, "all delivered and the outbox caught up", func() bool {
+		m := r.d.Metrics()
+		return m.Delivered == 20 && m.OutboxLag == 0 && m.Queued == 0
+	})
+}

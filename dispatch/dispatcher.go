@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -59,7 +60,9 @@ type Dispatcher struct {
 	records  chan *outcome
 	stopping chan struct{} // closed when Run stops taking actions
 	triggers triggers
-	profiles sync.Pool // *[]agent.Profile, for discovery
+	outbox   atomic.Pointer[live.Outbox] // the running Run's, for metrics
+	readPos  atomic.Uint64               // global position recovery read to, for metrics
+	profiles sync.Pool                   // *[]agent.Profile, for discovery
 	m        metrics
 }
 
@@ -157,6 +160,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake <-chan struct{}) error {
+	d.outbox.Store(nil)
+	d.readPos.Store(0)
 	pending, next, err := d.recover(ctx)
 	if err != nil {
 		return err
@@ -183,10 +188,13 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 			return ctx.Err()
 		}
 	}
+	d.m.queued.Store(int64(len(pending)))
 	for _, a := range pending {
 		if err := start(a); err != nil {
+			d.m.queued.Store(0)
 			return err
 		}
+		d.m.queued.Add(-1)
 	}
 	pending = nil
 
@@ -196,6 +204,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	defer stopRead()
 	go func() {
 		o := live.NewOutbox(d.st, next)
+		d.outbox.Store(o)
 		defer o.Close()
 		for {
 			e, err := o.Next(readCtx)

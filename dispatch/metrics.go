@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +14,7 @@ type ruleKey struct{ choreography, rule string }
 type metrics struct {
 	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
 	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
-	waiting, busy                                            atomic.Int64
+	waiting, busy, queued                                    atomic.Int64
 
 	mu    sync.Mutex
 	rules map[ruleKey]*RuleStats
@@ -66,7 +67,14 @@ type Metrics struct {
 	ResultsRefused int64 // events agents gave back that the store refused
 	RecordErrors   int64 // failed appends of the dispatcher's records, retried
 	BreakerOpened  int64 // times a breaker opened
-	Rules          []RuleStats
+	// OutboxLag is how many records of the log the outbox has not read
+	// yet: it grows while deliveries cannot keep up (backpressure), and
+	// is 0 when the dispatcher is caught up.
+	OutboxLag uint64
+	// Queued counts the undone actions found in the log at start that
+	// wait for a free worker.
+	Queued int64
+	Rules  []RuleStats
 }
 
 // Metrics returns the current counters.
@@ -79,6 +87,14 @@ func (d *Dispatcher) Metrics() Metrics {
 		BreakerOpened: d.m.breakerOpened.Load(),
 	}
 	m.InFlight = d.m.busy.Load()
+	m.Queued = d.m.queued.Load()
+	read := d.readPos.Load()
+	if o := d.outbox.Load(); o != nil {
+		read = max(read, o.Read())
+	}
+	if head, err := d.st.Head(context.Background()); err == nil && head > read {
+		m.OutboxLag = head - read
+	}
 	d.mu.Lock()
 	m.DeadLetters = int64(len(d.mu.dead))
 	d.mu.Unlock()

@@ -89,6 +89,9 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			d.mu.dead = dead
 			d.mu.recovered = true
 			d.mu.Unlock()
+			if acts.next > 0 || dlq.next > 0 {
+				d.readPos.Store(head + 1)
+			}
 			return actions, acts.next, nil
 		case rd == nil || (ra != nil && ra.GlobalPosition < rd.GlobalPosition):
 			rec = *ra

@@ -26,7 +26,7 @@ func manyEvents(n int) dispatch.Handler {
 
 func TestResultsOverTheStoreBatchLimit(t *testing.T) {
 	st := mem.New(store.Options{MaxBatch: 5})
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the rig's cleanup stops the dispatcher
 	r := newRig(t, st, fast())
 	r.agent("a", "cap", 0, manyEvents(12))
 	a := r.action("x", "cap", 0)
@@ -65,7 +65,7 @@ func (f *failingStore) Append(ctx context.Context, stream string, exp store.Expe
 
 func TestStopsWhenTheLogCannotTakeOutcomes(t *testing.T) {
 	inner := mem.New(store.Options{})
-	defer inner.Close()
+	t.Cleanup(func() { inner.Close() })
 	fs := &failingStore{Store: inner, fail: map[string]bool{}}
 	r := newRig(t, fs, fast())
 	r.agent("a", "cap", 0, (&recorder{}).handle)

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/store"
@@ -33,6 +34,18 @@ type Outbox struct {
 	buf    []store.Record
 	sub    store.Subscription // nil while catching up with ReadStream
 	closed bool
+	read   atomic.Uint64 // global position after the last record read
+}
+
+// Read returns the global position after the last record the Outbox has
+// read, action or not: the log's head minus Read is how far the outbox is
+// behind. It is safe to call from any goroutine.
+func (o *Outbox) Read() uint64 { return o.read.Load() }
+
+func (o *Outbox) noteRead(rec *store.Record) {
+	if g := rec.GlobalPosition + 1; g > o.read.Load() {
+		o.read.Store(g)
+	}
 }
 
 // NewOutbox returns an Outbox over st's ActionsStream from stream position
@@ -65,6 +78,7 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 			if err != nil {
 				return Entry{}, err
 			}
+			o.noteRead(&rec)
 			if rec.Stream != ActionsStream || rec.StreamPosition < o.next {
 				continue
 			}
@@ -91,6 +105,9 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 		if o.sub, err = o.st.Subscribe(ctx, head); err != nil {
 			return Entry{}, err
 		}
+		if head > o.read.Load() {
+			o.read.Store(head) // everything before head is read: it held no more actions
+		}
 	}
 }
 
@@ -98,6 +115,7 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 // not an action event.
 func (o *Outbox) take(rec store.Record) (e Entry, ok bool, err error) {
 	o.next = rec.StreamPosition + 1
+	o.noteRead(&rec)
 	if rec.Event.Type != ActionEventType {
 		return Entry{}, false, nil
 	}
