@@ -49,7 +49,7 @@ func stringSize(s string) int {
 			switch {
 			case c >= 0x20 && c != '"' && c != '\\':
 				n++
-			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f':
 				n += 2
 			default:
 				n += 6

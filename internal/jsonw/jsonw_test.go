@@ -27,7 +27,7 @@ func check(t *testing.T, s string) {
 }
 
 func TestMatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", `quote " back \ slash`, "ctl \x00\x01\x1f\n\r\t", "<a&b>", "é ü 日本", "bad \xff utf8", "\u2028\u2029", "\x7f"} {
+	for _, s := range []string{"", "plain", `quote " back \ slash`, "ctl \x00\x01\x1f\n\r\t\b\f", "<a&b>", "é ü 日本", "bad \xff utf8", "\u2028\u2029", "\x7f"} {
 		check(t, s)
 	}
 }
