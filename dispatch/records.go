@@ -2,13 +2,13 @@ package dispatch
 
 import (
 	"encoding/json"
-	"github.com/choreohq/choreo/internal/jsonw"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonw"
 )
 
 // The records the dispatcher appends. Attempts and deliveries go to the

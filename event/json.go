@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"github.com/choreohq/choreo/internal/jsonw"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/choreohq/choreo/internal/jsonw"
 )
 
 // maxDepth bounds the nesting of JSON values the decoder accepts.

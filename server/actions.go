@@ -8,6 +8,7 @@ import (
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonw"
 	"github.com/choreohq/choreo/view"
 )
 
@@ -108,7 +109,7 @@ func (s *Server) routeCorrelations(v *view.Actions) {
 		bp := getOut()
 		defer putOut(bp)
 		b := append((*bp)[:0], `{"correlation_id":`...)
-		b = appendString(b, id)
+		b = jsonw.String(b, id)
 		b = append(b, `,"events":[`...)
 		for i := range recs {
 			if i > 0 {

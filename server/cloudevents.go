@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonw"
 	"github.com/choreohq/choreo/store"
 )
 
@@ -237,7 +238,7 @@ func decodeBinaryMode(h http.Header, body []byte) (*event.Event, error) {
 			if e.Extensions == nil {
 				e.Extensions = make(map[string]json.RawMessage, 2)
 			}
-			e.Extensions[name] = appendString(nil, v)
+			e.Extensions[name] = jsonw.String(nil, v)
 		}
 	}
 	if ct := h.Get("Content-Type"); ct != "" {

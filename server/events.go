@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonw"
 	"github.com/choreohq/choreo/store"
 )
 
@@ -118,9 +119,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		b = appendString(b, e.ID)
+		b = jsonw.String(b, e.ID)
 		b = append(b, `,"stream":`...)
-		b = appendString(b, stream)
+		b = jsonw.String(b, stream)
 		b = append(b, `,"stream_position":`...)
 		b = strconv.AppendUint(b, pos[i].Stream, 10)
 		b = append(b, `,"global_position":`...)

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
+	"github.com/choreohq/choreo/internal/jsonw"
 	"github.com/choreohq/choreo/store"
 )
 
@@ -69,12 +69,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeAPIError(w http.ResponseWriter, e *apiError) {
 	b := make([]byte, 0, 96+len(e.Message)+len(e.Field))
 	b = append(b, `{"error":{"code":`...)
-	b = appendString(b, e.Code)
+	b = jsonw.String(b, e.Code)
 	b = append(b, `,"message":`...)
-	b = appendString(b, e.Message)
+	b = jsonw.String(b, e.Message)
 	if e.Field != "" {
 		b = append(b, `,"field":`...)
-		b = appendString(b, e.Field)
+		b = jsonw.String(b, e.Field)
 	}
 	b = append(b, "}}\n"...)
 	if e.Allow != "" {
@@ -93,7 +93,7 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 // data has none.
 func appendRecord(dst []byte, rec *store.Record) []byte {
 	dst = append(dst, `{"stream":`...)
-	dst = appendString(dst, rec.Stream)
+	dst = jsonw.String(dst, rec.Stream)
 	dst = append(dst, `,"stream_position":`...)
 	dst = strconv.AppendUint(dst, rec.StreamPosition, 10)
 	dst = append(dst, `,"global_position":`...)
@@ -145,56 +145,4 @@ func hasRecordMember(ext map[string]json.RawMessage) bool {
 		}
 	}
 	return false
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaping as encoding/json does
-// without HTML escaping; invalid UTF-8 becomes U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
