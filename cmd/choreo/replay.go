@@ -341,34 +341,22 @@ func replay(ctx context.Context, o replayOptions, progressTo io.Writer) (*replay
 			if rec.GlobalPosition >= head {
 				break
 			}
-			ev := rec.Event
-			isTimer := ev.Type == engine.TimerEventType
+			if rec.Stream == live.ActionsStream && rec.Event.Type == live.ActionEventType {
+				var a engine.Action
+				if err := a.UnmarshalJSON(rec.Event.Data); err != nil {
+					return nil, fmt.Errorf("the action record at global position %d does not decode: %w", rec.GlobalPosition, err)
+				}
+				logged[a.ID] = &a
+			}
+			ev, clock, ok := live.EngineInput(rec) // as the live runner feeds its engine
 			switch {
-			case strings.HasPrefix(rec.Stream, "$"):
-				if rec.Stream == live.ActionsStream && ev.Type == live.ActionEventType {
-					var a engine.Action
-					if err := a.UnmarshalJSON(ev.Data); err != nil {
-						return nil, fmt.Errorf("the action record at global position %d does not decode: %w", rec.GlobalPosition, err)
-					}
-					logged[a.ID] = &a
-				}
-				if rec.Stream != live.TimersStream || !isTimer {
-					rep.SystemRecords++
-					continue
-				}
-				rep.TimerEvents++
-			case isTimer:
-				rep.SystemRecords++ // a clock event outside $timers moves no clock
+			case !ok:
+				rep.SystemRecords++
 				continue
+			case clock:
+				rep.TimerEvents++
 			default:
 				rep.Events++
-			}
-			if ev.Time.IsZero() && !rec.Recorded.IsZero() {
-				// As the live runner does: an event published without a
-				// time happened when the log recorded it.
-				withTime := *ev
-				withTime.Time = rec.Recorded.UTC()
-				ev = &withTime
 			}
 			for _, f := range folders {
 				derive(f, rec.GlobalPosition, ev)

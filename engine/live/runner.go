@@ -268,38 +268,50 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 }
 
+// EngineInput says what a runner gives the engine for rec, so that tools
+// re-folding a log (choreo replay) do exactly as it does. Records of the
+// system streams ("$…") are not given, except the clock events of
+// TimersStream (clock is then true); a clock event anywhere else is not
+// given either: only the runner's clock events move the clock, not an
+// agent's. An event without a time is given with the time the log
+// recorded it (a copy; rec is not changed), so a replay places it at the
+// same moment.
+func EngineInput(rec *store.Record) (ev *event.Event, clock, ok bool) {
+	ev = rec.Event
+	clock = ev.Type == engine.TimerEventType
+	if strings.HasPrefix(rec.Stream, "$") {
+		if rec.Stream != TimersStream || !clock {
+			return nil, false, false
+		}
+	} else if clock {
+		return nil, false, false
+	}
+	if ev.Time.IsZero() && !rec.Recorded.IsZero() {
+		withTime := *ev
+		withTime.Time = rec.Recorded.UTC()
+		ev = &withTime
+	}
+	return ev, clock, true
+}
+
 // handle gives one record to the engine and queues its actions.
 func (r *Runner) handle(rec store.Record) {
 	r.next = rec.GlobalPosition + 1
-	ev := rec.Event
-	isTimer := ev.Type == engine.TimerEventType
-	switch {
-	case strings.HasPrefix(rec.Stream, "$"):
-		if rec.Stream != TimersStream || !isTimer {
-			r.m.skipped.Add(1)
-			return
-		}
+	ev, clock, ok := EngineInput(&rec)
+	if !ok {
+		r.m.skipped.Add(1)
+		return
+	}
+	if clock {
 		if ev.Time.After(r.lastTimer) {
 			r.lastTimer = ev.Time
 		}
 		if !r.sent.IsZero() && !ev.Time.Before(r.sent) {
 			r.sent = time.Time{}
 		}
-	case isTimer:
-		// Only the runner's clock events move the clock: an agent cannot.
-		r.m.skipped.Add(1)
-		return
 	}
 	r.m.events.Add(1)
 	r.fresh++
-	if ev.Time.IsZero() && !rec.Recorded.IsZero() {
-		// An event published without a time happened, as far as the
-		// engine can tell, when the log recorded it. The record's time is
-		// in the log, so a replay places the event at the same moment.
-		withTime := *ev
-		withTime.Time = rec.Recorded.UTC()
-		ev = &withTime
-	}
 	r.acts = r.eng.AppendProcess(r.acts[:0], ev)
 	if rec.GlobalPosition < r.cfg.EmitFrom {
 		r.dropped.Add(int64(len(r.acts)))
