@@ -304,7 +304,7 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 	var lastErr error
 	var lastAgent string
 	for attempt := 1; ; attempt++ {
-		p, st, release, reason, err := d.acquire(ctx, caps)
+		p, release, reason, err := d.acquire(ctx, caps)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -352,7 +352,6 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 			return
 		}
 		release(err)
-		_ = st
 		d.m.attempts.Add(1)
 		if err == nil {
 			d.delivered(a, p.ID, attempt, took, res.Events)
@@ -402,7 +401,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // acquire waits for a usable agent with caps and takes one of its slots
 // and its breaker's permission. release must be called with the attempt's
 // error. On failure it returns the dead-letter reason.
-func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, st *agentState, release func(error), reason string, err error) {
+func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, release func(error), reason string, err error) {
 	var deadline *time.Timer
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
@@ -425,7 +424,7 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 				d.freeSlot(st)
 				continue
 			}
-			return agents[i], st, func(err error) {
+			return agents[i], func(err error) {
 				done(err)
 				d.freeSlot(st)
 			}, "", nil
@@ -448,12 +447,12 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 		case <-deadline.C:
 			poll.Stop()
 			if len(agents) == 0 {
-				return agent.Profile{}, nil, nil, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
+				return agent.Profile{}, nil, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
 			}
-			return agent.Profile{}, nil, nil, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
+			return agent.Profile{}, nil, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
 		case <-ctx.Done():
 			poll.Stop()
-			return agent.Profile{}, nil, nil, "", ctx.Err()
+			return agent.Profile{}, nil, "", ctx.Err()
 		}
 		poll.Stop()
 	}
