@@ -203,7 +203,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
 	go func() {
-		o := live.NewOutbox(d.st, next)
+		o := live.NewEarlyOutbox(d.st, next)
 		d.outbox.Store(o)
 		defer o.Close()
 		for {

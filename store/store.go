@@ -121,6 +121,79 @@ type Store interface {
 	Close() error
 }
 
+// AsyncAppender is implemented by a store that can take an append
+// without making its caller wait for the outcome: a caller that keeps
+// several appends in flight shares fsyncs with itself, not only with
+// others.
+//
+// AppendAsync does what Append does, and returns once the append has its
+// place in the store's queue: the appends one goroutine makes, with
+// AppendAsync or Append, enter the log in the order it made them. An
+// append refused before it is queued (bad events, a closed store) is
+// returned already settled. ctx bounds the wait for a place in the
+// queue; once queued, the append is carried out whatever ctx does.
+type AsyncAppender interface {
+	AppendAsync(ctx context.Context, stream string, expected ExpectedVersion, events []*event.Event) Pending
+}
+
+// Pending is an append on its way to the log.
+type Pending interface {
+	// Done is closed once the append has its outcome.
+	Done() <-chan struct{}
+	// Wait waits for the outcome and returns what Append would have.
+	Wait() ([]Position, error)
+}
+
+// AppendAsync calls st.AppendAsync when st has it, and otherwise st.Append,
+// returning its outcome as a settled Pending.
+func AppendAsync(ctx context.Context, st Store, stream string, expected ExpectedVersion, events []*event.Event) Pending {
+	if a, ok := st.(AsyncAppender); ok {
+		return a.AppendAsync(ctx, stream, expected, events)
+	}
+	pos, err := st.Append(ctx, stream, expected, events)
+	return Settled(pos, err)
+}
+
+// Settled returns a Pending whose outcome is already known.
+func Settled(pos []Position, err error) Pending { return settled{pos, err} }
+
+type settled struct {
+	pos []Position
+	err error
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (s settled) Done() <-chan struct{}     { return closedChan }
+func (s settled) Wait() ([]Position, error) { return s.pos, s.err }
+
+// AppliedSubscriber is implemented by a store whose appends take their
+// place in the log before they are durable, as a durable store's do while
+// the fsync that makes them durable is under way.
+//
+// SubscribeApplied is Subscribe over that tentative log: it also returns
+// records already in the log's order but not yet durable, nor
+// acknowledged to their appender. A crash of the machine may lose such a
+// record, with every record after it; their positions are then given to
+// other events. Only a reader whose effects are keyed by what it reads
+// and redone harmlessly may use it: a dispatcher whose actions are
+// derived from durable events, so that a lost action record is decided
+// again with the same id and delivered with the same idempotency key.
+// Everything else reads with Subscribe.
+type AppliedSubscriber interface {
+	SubscribeApplied(ctx context.Context, from uint64) (Subscription, error)
+}
+
+// SubscribeApplied returns st.SubscribeApplied when st has it, and
+// st.Subscribe otherwise: for a store that acknowledges an append as soon
+// as it is in the log, the two are the same.
+func SubscribeApplied(ctx context.Context, st Store, from uint64) (Subscription, error) {
+	if a, ok := st.(AppliedSubscriber); ok {
+		return a.SubscribeApplied(ctx, from)
+	}
+	return st.Subscribe(ctx, from)
+}
+
 // Subscription is a cursor over the log made by Store.Subscribe. It is not
 // safe for concurrent use.
 type Subscription interface {

@@ -33,6 +33,7 @@ type Outbox struct {
 	next   uint64 // stream position of the next record of ActionsStream
 	buf    []store.Record
 	sub    store.Subscription // nil while catching up with ReadStream
+	early  bool               // follow with store.SubscribeApplied
 	closed bool
 	read   atomic.Uint64 // global position after the last record read
 }
@@ -52,6 +53,20 @@ func (o *Outbox) noteRead(rec *store.Record) {
 // from; 0 is the first action.
 func NewOutbox(st store.Store, from uint64) *Outbox {
 	return &Outbox{st: st, next: from}
+}
+
+// NewEarlyOutbox is NewOutbox for a dispatcher: once caught up, it
+// follows the log with store.SubscribeApplied, so an action comes out as
+// soon as its record has its place in the log, while the fsync that
+// makes it durable may still be under way. That spares a dispatch the
+// wait for a second fsync after the trigger event's, and is safe because
+// the action derives from durable events only: if a crash of the machine
+// loses its record, the runner decides it again with the same id, and a
+// dispatcher delivers it again with the same idempotency key — as after
+// a crash between a delivery and its record. Anything that shows actions
+// to people reads them with NewOutbox.
+func NewEarlyOutbox(st store.Store, from uint64) *Outbox {
+	return &Outbox{st: st, next: from, early: true}
 }
 
 // Next returns the next action, waiting for it to be appended if need be.
@@ -102,7 +117,12 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 			o.buf = recs
 			continue
 		}
-		if o.sub, err = o.st.Subscribe(ctx, head); err != nil {
+		if o.early {
+			o.sub, err = store.SubscribeApplied(ctx, o.st, head)
+		} else {
+			o.sub, err = o.st.Subscribe(ctx, head)
+		}
+		if err != nil {
 			return Entry{}, err
 		}
 		if head > o.read.Load() {

@@ -37,7 +37,8 @@ type Runner struct {
 	// Owned by Run, one call at a time; kept between calls so that a Run
 	// after a cancelled one resumes where it stopped.
 	next      uint64         // global position of the next record to read
-	pending   []*event.Event // action events decided but not yet appended
+	pending   []*event.Event // action events decided but not yet sent to the store
+	inflight  []flight       // appends of action events on their way, oldest first
 	acts      []engine.Action
 	lastTimer time.Time // the latest time of a clock event processed
 	sent      time.Time // the time of a clock event appended and not yet processed
@@ -132,6 +133,17 @@ func (r *Runner) snapEngine() {
 	r.fresh = 0
 }
 
+// maxInflight is how many appends of action batches a runner keeps on
+// their way to the log at once.
+const maxInflight = 8
+
+// flight is an append of action events on its way to the log.
+type flight struct {
+	evs  []*event.Event
+	next uint64 // once it is in, the actions of every record before next are; 0 for none
+	p    store.Pending
+}
+
 // item is a record or the error that ended the subscription.
 type item struct {
 	rec store.Record
@@ -173,6 +185,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	}()
 
 	err := r.run(ctx)
+	if len(r.inflight) > 0 {
+		// Run ends on an error: the appends on their way may or may not
+		// land. The next Run sends their events again; the log keeps each
+		// once.
+		r.abandon()
+	}
 	r.stopTimer()
 	if r.fresh > 0 {
 		r.snapEngine()
@@ -233,15 +251,24 @@ func (r *Runner) run(ctx context.Context) error {
 			return err
 		}
 		if halt || r.next >= r.stop.Load() {
+			if err := r.settle(ctx); err != nil {
+				return err
+			}
 			return errStop
 		}
 		timerC, err := r.timers(ctx, len(recs) > 0)
 		if err != nil {
 			return err
 		}
+		var landed <-chan struct{}
+		if len(r.inflight) > 0 {
+			landed = r.inflight[0].p.Done()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-landed:
+			// The loop's head settles it.
 		case <-r.stopped:
 			// The loop's head checks the new stop.
 		case <-timerC:
@@ -390,23 +417,94 @@ func (r *Runner) stopTimer() {
 	}
 }
 
-// flush appends the pending action events, MaxBatch at a time. An append
-// that fails for a reason that may pass is retried until ctx ends.
+// flush sends the pending action events to the store, MaxBatch at a
+// time, without waiting for them to land: up to maxInflight appends are on
+// their way at once, in order, so that a slow fsync delays the actions of
+// the next records no more than those of the last. It then settles the
+// appends that have landed.
 func (r *Runner) flush(ctx context.Context) error {
-	for i := 0; i < len(r.pending); {
-		n := min(len(r.pending)-i, r.cfg.MaxBatch)
-		if err := r.appendActions(ctx, r.pending[i:i+n]); err != nil {
-			// An abandoned append may still be reading the batch: keep
-			// the rest in a new slice and leave the old one alone.
-			r.pending = slices.Clone(r.pending[i:])
+	for len(r.pending) > 0 {
+		if len(r.inflight) >= maxInflight {
+			if err := r.settleOne(ctx); err != nil {
+				return err
+			}
+		}
+		n := min(len(r.pending), r.cfg.MaxBatch)
+		f := flight{evs: r.pending[:n:n]}
+		r.pending = r.pending[n:]
+		if len(r.pending) == 0 {
+			f.next = r.next
+		}
+		f.p = store.AppendAsync(ctx, r.st, ActionsStream, store.Any, f.evs)
+		r.inflight = append(r.inflight, f)
+	}
+	// The in-flight appends hold the old array; the next events go to a
+	// new one.
+	r.pending = nil
+	for len(r.inflight) > 0 {
+		select {
+		case <-r.inflight[0].p.Done():
+		default:
+			return nil
+		}
+		if err := r.settleOne(ctx); err != nil {
 			return err
 		}
-		i += n
 	}
-	clear(r.pending)
-	r.pending = r.pending[:0]
 	r.m.position.Store(r.next)
 	return nil
+}
+
+// settle waits for every append on its way to land.
+func (r *Runner) settle(ctx context.Context) error {
+	for len(r.inflight) > 0 {
+		if err := r.settleOne(ctx); err != nil {
+			return err
+		}
+	}
+	if len(r.pending) == 0 {
+		r.m.position.Store(r.next)
+	}
+	return nil
+}
+
+// settleOne waits for the oldest append on its way to land. One that
+// failed is appended again, synchronously (see appendActions): it then
+// lands after the appends that followed it, which changes nothing but the
+// order of the stream, for every action has its own id. An error ends
+// Run, and leaves the events of every append still on its way pending.
+func (r *Runner) settleOne(ctx context.Context) error {
+	f := r.inflight[0]
+	select {
+	case <-f.p.Done():
+	case <-ctx.Done():
+		r.abandon()
+		return ctx.Err()
+	}
+	if _, err := f.p.Wait(); err == nil {
+		r.m.actions.Add(int64(len(f.evs)))
+	} else if err := r.appendActions(ctx, f.evs); err != nil {
+		r.abandon()
+		return err
+	}
+	r.inflight[0] = flight{}
+	r.inflight = r.inflight[1:]
+	if f.next != 0 {
+		r.m.position.Store(f.next)
+	}
+	return nil
+}
+
+// abandon gives up waiting for the appends on their way: their events go
+// back to the front of the pending ones, to be sent again.
+func (r *Runner) abandon() {
+	var evs []*event.Event
+	for _, f := range r.inflight {
+		evs = append(evs, f.evs...)
+	}
+	r.pending = append(evs, r.pending...)
+	clear(r.inflight)
+	r.inflight = r.inflight[:0]
 }
 
 func (r *Runner) appendActions(ctx context.Context, evs []*event.Event) error {

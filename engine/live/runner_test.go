@@ -16,6 +16,7 @@ import (
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/internal/workload"
 	"github.com/choreohq/choreo/store"
+	"github.com/choreohq/choreo/store/pebble"
 )
 
 // The shop's events: a high-value order left unpaid, a small order paid.
@@ -551,4 +552,90 @@ func TestEventWithoutTimeTakesRecordedTime(t *testing.T) {
 	if !a.Time.Equal(rec.Recorded) {
 		t.Fatalf("action time %v, want the record's time %v", a.Time, rec.Recorded)
 	}
+}
+
+// TestPipelinedAppends runs the runner over a synced Pebble log while
+// producers append, with batches of 3 actions so that many appends are on
+// their way at once. Whenever the runner reports a position, the actions
+// of every record before it must be in the log; at the end they are all
+// there, once each, in the order of the fold.
+func TestPipelinedAppends(t *testing.T) {
+	ch, err := choreography.LoadFile(filepath.Join("..", "..", "examples", "ecommerce.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := workload.Generate(workload.Config{Seed: 3, Orders: 200, Concurrency: 50})
+	st, err := pebble.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, err := live.New(st, newEngine(t, ch), live.Config{Clock: newFakeClock(evs[0].Time), MaxBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	start(t, r)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < len(evs); i += 5 {
+			batch := evs[i:min(i+5, len(evs))]
+			if _, err := st.Append(context.Background(), "orders", store.Any, batch); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	checks := 0
+	for finished := false; !finished; {
+		select {
+		case <-done:
+			finished = true
+		case <-time.After(5 * time.Millisecond):
+		}
+		pos := r.Metrics().Position
+		logged := map[string]bool{}
+		for _, id := range ids(readStream(t, st, live.ActionsStream)) {
+			logged[id] = true
+		}
+		for _, a := range foldUpTo(t, st, ch, pos) {
+			if !logged[a.ID] {
+				t.Fatalf("position %d reported, but action %s of a record before it is not in the log", pos, a.ID)
+			}
+		}
+		checks++
+	}
+	h := head(t, st)
+	waitFor(t, "the runner to reach the end", func() bool { return r.Metrics().Position >= h })
+	want := actionIDs(fold(t, st, ch))
+	got := ids(readStream(t, st, live.ActionsStream))
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %d actions, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+	t.Logf("%d actions, position checked %d times", len(got), checks)
+}
+
+// foldUpTo is fold over the records before global position end.
+func foldUpTo(t testing.TB, st store.Store, ch *choreography.Choreography, end uint64) []engine.Action {
+	t.Helper()
+	e := newEngine(t, ch)
+	var out []engine.Action
+	for from := uint64(0); from < end; {
+		recs, err := st.ReadAll(context.Background(), from, int(min(1000, end-from)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, rec := range recs {
+			if ev, _, ok := live.EngineInput(&rec); ok {
+				out = e.AppendProcess(out, ev)
+			}
+		}
+		from += uint64(len(recs))
+	}
+	return out
 }

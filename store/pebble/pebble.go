@@ -75,7 +75,8 @@ type Store struct {
 	db         *pdb.DB
 	opts       Options
 	partitions int
-	notifier   *store.Notifier
+	notifier   *store.Notifier // follows head
+	appliedN   *store.Notifier // follows applied
 	reqs       chan *appendReq
 	acks       chan *group // planned groups, in log order, waiting for their fsync
 	closing    chan struct{}
@@ -110,7 +111,10 @@ type group struct {
 	err   error      // from applying the batch
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store             = (*Store)(nil)
+	_ store.AppliedSubscriber = (*Store)(nil)
+)
 
 type pendRef struct {
 	stream string
@@ -182,6 +186,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.applied.Store(s.next)
 	s.recentFrom = s.next
 	s.notifier = store.NewNotifier(s.next)
+	s.appliedN = store.NewNotifier(s.next)
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); s.acker() }()
 	go func() {
@@ -277,6 +282,40 @@ func (s *Store) Partitions() int { return s.partitions }
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) ([]store.Position, error) {
+	r, err := s.enqueue(ctx, stream, expected, events)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-r.done:
+		return r.pos, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// AppendAsync implements store.AsyncAppender.
+func (s *Store) AppendAsync(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
+	r, err := s.enqueue(ctx, stream, expected, events)
+	if err != nil {
+		return store.Settled(nil, err)
+	}
+	return r
+}
+
+// Done and Wait make an appendReq the store.Pending of AppendAsync.
+func (r *appendReq) Done() <-chan struct{} { return r.done }
+
+func (r *appendReq) Wait() ([]store.Position, error) {
+	<-r.done
+	return r.pos, r.err
+}
+
+// enqueue checks and encodes an append and queues it for the writer. The
+// request's done channel is closed once it has its outcome: the writer
+// and the acker settle every request they take, and Close every one they
+// left in the queue.
+func (s *Store) enqueue(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) (*appendReq, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -297,25 +336,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 	if err := s.lookupAll(r); err != nil {
 		return nil, err
 	}
+	// Close drains the queue under the write lock once the writer has
+	// stopped, so a request queued under the read lock is never lost.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return nil, store.ErrClosed
+	}
 	select {
 	case s.reqs <- r:
+		return r, nil
 	case <-s.closing:
 		return nil, store.ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
-	}
-	select {
-	case <-r.done:
-		return r.pos, r.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-s.done: // the writer stopped; it may have answered first
-		select {
-		case <-r.done:
-			return r.pos, r.err
-		default:
-			return nil, store.ErrClosed
-		}
 	}
 }
 
@@ -384,6 +418,7 @@ func (s *Store) apply(g *group) {
 		return
 	}
 	s.applied.Store(s.next)
+	s.appliedN.Advance(s.next)
 	if s.ids.Load().full() {
 		// Rebuild at twice the size; appenders keep using the old filter
 		// meanwhile, which still holds every id it held.
@@ -751,12 +786,23 @@ func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
 
 // ReadAll implements store.Store.
 func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
+	return s.readAll(from, limit, &s.head)
+}
+
+// readApplied is ReadAll up to the applied records, durable or not.
+func (s *Store) readApplied(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
+	return s.readAll(from, limit, &s.applied)
+}
+
+// readAll reads up to limit records from global position from on, below
+// the position end holds.
+func (s *Store) readAll(from uint64, limit int, end *atomic.Uint64) ([]store.Record, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closeMu.closed {
 		return nil, store.ErrClosed
 	}
-	head := s.head.Load()
+	head := end.Load()
 	if limit <= 0 || from >= head {
 		return nil, nil
 	}
@@ -867,6 +913,16 @@ func (s *Store) Subscribe(ctx context.Context, from uint64) (store.Subscription,
 	return store.Follow(s.ReadAll, s.notifier, from), nil
 }
 
+// SubscribeApplied implements store.AppliedSubscriber: it follows the
+// appends the writer has applied, which are in the log's order but may
+// still wait for their fsync.
+func (s *Store) SubscribeApplied(ctx context.Context, from uint64) (store.Subscription, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	return store.Follow(s.readApplied, s.appliedN, from), nil
+}
+
 // Close implements store.Store. It waits for the append in progress, fails
 // the ones still queued with store.ErrClosed and closes the database.
 func (s *Store) Close() error {
@@ -875,8 +931,18 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.done
 		s.notifier.Close()
+		s.appliedN.Close()
 		s.closeMu.Lock()
 		s.closeMu.closed = true
+		for drained := false; !drained; {
+			select {
+			case r := <-s.reqs:
+				r.err = store.ErrClosed
+				close(r.done)
+			default:
+				drained = true
+			}
+		}
 		s.closeMu.Unlock()
 		err = s.db.Close()
 	})

@@ -44,6 +44,9 @@ func Run(t *testing.T, cfg Config) {
 		{"VersionRace", testVersionRace},
 		{"DuplicateRace", testDuplicateRace},
 		{"Subscribe", testSubscribe},
+		{"SubscribeApplied", testSubscribeApplied},
+		{"AppendAsync", testAppendAsync},
+		{"AppendAsyncClose", testAppendAsyncClose},
 		{"SlowSubscriber", testSlowSubscriber},
 		{"Get", testGet},
 		{"Close", testClose},
@@ -465,6 +468,20 @@ func testDuplicateRace(t *testing.T, cfg Config) {
 }
 
 func testSubscribe(t *testing.T, cfg Config) {
+	subscribeUnderLoad(t, cfg, func(s store.Store, ctx context.Context, from uint64) (store.Subscription, error) {
+		return s.Subscribe(ctx, from)
+	})
+}
+
+// testSubscribeApplied holds store.SubscribeApplied to Subscribe's
+// contract: it may show appends sooner, but in the same order, each once.
+func testSubscribeApplied(t *testing.T, cfg Config) {
+	subscribeUnderLoad(t, cfg, func(s store.Store, ctx context.Context, from uint64) (store.Subscription, error) {
+		return store.SubscribeApplied(ctx, s, from)
+	})
+}
+
+func subscribeUnderLoad(t *testing.T, cfg Config, subscribe func(store.Store, context.Context, uint64) (store.Subscription, error)) {
 	s := open(t, cfg, t.TempDir(), store.Options{})
 	const pre = 100
 	for i := range pre {
@@ -481,7 +498,7 @@ func testSubscribe(t *testing.T, cfg Config) {
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for _, from := range starts {
-		sub, err := s.Subscribe(cctx, from)
+		sub, err := subscribe(s, cctx, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -566,6 +583,105 @@ func testSlowSubscriber(t *testing.T, cfg Config) {
 	defer cancel()
 	if _, err := sub.Next(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next on an idle log = %v, want deadline exceeded", err)
+	}
+}
+
+// testAppendAsync keeps many appends in flight from one goroutine, each
+// expecting the stream version the ones before it leave: they all succeed
+// only if they enter the log in the order they were made.
+func testAppendAsync(t *testing.T, cfg Config) {
+	s := open(t, cfg, t.TempDir(), store.Options{})
+	const appends = 300
+	var pending []store.Pending
+	var want []int
+	version := uint64(0)
+	for i := range appends {
+		n := 1 + i%4
+		evs := make([]*event.Event, n)
+		for k := range evs {
+			evs[k] = Ev(fmt.Sprintf("async-%d-%d", i, k), "t", "c")
+		}
+		exp := store.Exact(version - 1)
+		if version == 0 {
+			exp = store.NoStream
+		}
+		pending = append(pending, store.AppendAsync(ctx, s, "async", exp, evs))
+		want = append(want, int(version))
+		version += uint64(n)
+	}
+	bad := store.AppendAsync(ctx, s, "async", store.Any, []*event.Event{{ID: "no-type", Source: "s", SpecVersion: event.SpecVersion}})
+	for i, p := range pending {
+		select {
+		case <-p.Done():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("append %d never settled", i)
+		}
+		pos, err := p.Wait()
+		if err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+		if int(pos[0].Stream) != want[i] {
+			t.Fatalf("append %d at stream position %d, want %d", i, pos[0].Stream, want[i])
+		}
+	}
+	if _, err := bad.Wait(); err == nil {
+		t.Error("an event without a type was accepted")
+	}
+	recs := CheckLog(t, s)
+	if uint64(len(recs)) != version {
+		t.Fatalf("log holds %d events, want %d", len(recs), version)
+	}
+	for i, r := range recs {
+		if r.Stream != "async" || r.StreamPosition != uint64(i) {
+			t.Fatalf("record %d: stream %s position %d", i, r.Stream, r.StreamPosition)
+		}
+	}
+}
+
+// testAppendAsyncClose closes the store under appends in flight: every
+// one settles, either in the log or with an error, and none is lost.
+func testAppendAsyncClose(t *testing.T, cfg Config) {
+	s, err := cfg.Open(t, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []store.Pending
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for p := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				pd := store.AppendAsync(ctx, s, "s", store.Any, []*event.Event{Ev(fmt.Sprintf("c-%d-%d", p, i), "t", "c")})
+				mu.Lock()
+				pending = append(pending, pd)
+				mu.Unlock()
+				select {
+				case <-pd.Done():
+					if _, err := pd.Wait(); err != nil {
+						return
+					}
+				default:
+				}
+				if i > 10000 {
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for i, pd := range pending {
+		select {
+		case <-pd.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("append %d of %d never settled after Close", i, len(pending))
+		}
+		if _, err := pd.Wait(); err != nil && !errors.Is(err, store.ErrClosed) {
+			t.Fatalf("append %d: %v, want success or ErrClosed", i, err)
+		}
 	}
 }
 
