@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/choreohq/choreo/client"
 	"github.com/choreohq/choreo/internal/loadgen"
 )
 
@@ -72,12 +73,14 @@ directory, removed afterwards.
 --dispatch measures the time from an event's send to an agent receiving the
 action it causes: the bench serves a webhook agent with capability
 bench_sink, registers it, and waits --grace for the actions of every
-accepted event. The server must run the bench's choreography. --embedded
-does that; a server you start must be given it, as there is no API to
-deploy it yet:
+accepted event. The server must run the bench's choreography, named
+choreo-bench: --embedded starts with it, and against a server you started
+the bench deploys it (PUT /v1/choreographies/choreo-bench) unless that
+version is already there, and removes it again after the run if it was
+the one to deploy it. --print-choreography prints it, to deploy by hand:
 
   choreo bench --print-choreography > bench.yaml
-  choreo serve --choreography bench.yaml
+  choreo choreography deploy bench.yaml
   choreo bench --server http://127.0.0.1:7070 --dispatch --rate 5000
 
 The exit status is 0 when every event was accepted (and with --dispatch,
@@ -161,6 +164,13 @@ func bench(ctx context.Context, cfg benchConfig, stdio stdio) (err error) {
 			}
 		}()
 	}
+	if cfg.gen.Dispatch && !cfg.embedded {
+		undeploy, err := deployBenchChoreography(ctx, cfg, stdio)
+		if err != nil {
+			return err
+		}
+		defer undeploy()
+	}
 	if cfg.cpuprof != "" {
 		f, err := os.Create(cfg.cpuprof)
 		if err != nil {
@@ -192,6 +202,42 @@ func bench(ctx context.Context, cfg benchConfig, stdio stdio) (err error) {
 		return errBenchNotOK
 	}
 	return nil
+}
+
+// benchChoreography is the name of the choreography of --dispatch.
+const benchChoreography = "choreo-bench"
+
+// deployBenchChoreography deploys the choreography --dispatch needs on the
+// server, unless the server already runs that very version. undeploy
+// removes it again when this call was the one to deploy it.
+func deployBenchChoreography(ctx context.Context, cfg benchConfig, stdio stdio) (undeploy func(), err error) {
+	var opts []client.Option
+	for k, v := range cfg.gen.Header {
+		opts = append(opts, client.WithHeader(k, v))
+	}
+	cl, err := client.New(cfg.gen.URL, opts...)
+	if err != nil {
+		return nil, err
+	}
+	src := loadgen.Choreography(cfg.gen.EventType, cfg.gen.Capability)
+	d, fresh, err := cl.Deploy(ctx, benchChoreography, []byte(src), "application/yaml")
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("deploying the bench's choreography %s: %w", benchChoreography, err)
+	}
+	if !fresh {
+		cl.Close()
+		return func() {}, nil
+	}
+	fmt.Fprintf(stdio.err, "choreo bench: deployed %s version %d for this run\n", benchChoreography, d.Version)
+	return func() {
+		defer cl.Close()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := cl.RemoveChoreography(rctx, benchChoreography); err != nil {
+			fmt.Fprintf(stdio.err, "choreo bench: removing %s after the run: %v\n", benchChoreography, err)
+		}
+	}, nil
 }
 
 // startEmbedded starts choreo serve in this process on a durable log in

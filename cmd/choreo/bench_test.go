@@ -231,3 +231,34 @@ func TestBenchText(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchDeploys runs --dispatch against a server that does not run the
+// bench's choreography: the bench deploys it for the run and removes it
+// afterwards.
+func TestBenchDeploys(t *testing.T) {
+	url, stop := startServe(t, t.TempDir())
+	defer func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	rep, stderr, code := benchCmd(t, "--server", url, "--dispatch", "--rate", "2000", "--events", "200", "--batch", "10", "--connections", "2")
+	if code != 0 || rep == nil || rep.Dispatch == nil || rep.Dispatch.Received != 200 {
+		t.Fatalf("exit %d, report %+v: want 200 actions received; stderr: %s", code, rep, stderr)
+	}
+	if !strings.Contains(stderr, "deployed choreo-bench version 1") {
+		t.Errorf("stderr %q does not say the choreography was deployed", stderr)
+	}
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	vs, err := c.ChoreographyVersions(context.Background(), "choreo-bench")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || !vs[0].Removed {
+		t.Errorf("versions %+v, want one, removed after the run", vs)
+	}
+}
