@@ -308,8 +308,6 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-const hexDigits = "0123456789abcdef"
-
 // unquote decodes the JSON string literal q (quotes included).
 func unquote(q []byte) (string, error) {
 	body := q[1 : len(q)-1]

@@ -1,8 +1,9 @@
 package event
 
 import (
-	"encoding/json"
 	"time"
+
+	"github.com/choreohq/choreo/internal/jsonvalid"
 )
 
 // DefaultMaxSize is the largest event accepted when Limits.MaxSize is zero:
@@ -79,7 +80,7 @@ func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 	case e.Data != nil && e.DataBase64 != nil:
 		return fieldError(CodeInvalidField, "data", "data and data_base64 are both set")
 	}
-	if checkData && e.Data != nil && e.DataIsJSON() && !json.Valid(e.Data) {
+	if checkData && e.Data != nil && e.DataIsJSON() && !jsonvalid.Valid(e.Data) {
 		return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
 	}
 	for k, v := range e.Extensions {
@@ -89,7 +90,7 @@ func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 		if reserved[k] {
 			return fieldError(CodeInvalidField, k, "a CloudEvents attribute, not an extension")
 		}
-		if !json.Valid(v) || len(v) == 0 || v[0] == '{' || v[0] == '[' {
+		if !jsonvalid.Valid(v) || len(v) == 0 || v[0] == '{' || v[0] == '[' {
 			return fieldError(CodeInvalidField, k, "extension attribute values are strings, numbers or booleans")
 		}
 	}

@@ -1,12 +1,12 @@
 package webhook
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
 
 	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/internal/jsonvalid"
 	"github.com/choreohq/choreo/internal/jsonw"
 )
 
@@ -28,7 +28,7 @@ func appendMessage(dst []byte, m *dispatch.Message) ([]byte, error) {
 	p := &m.Payload
 	dst = append(dst, `,"payload":{`...)
 	if len(p.TriggerEvent) > 0 {
-		if !json.Valid(p.TriggerEvent) {
+		if !jsonvalid.Valid(p.TriggerEvent) {
 			return nil, errors.New("payload.trigger_event is not JSON")
 		}
 		dst = append(dst, `"trigger_event":`...)
