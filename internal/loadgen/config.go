@@ -74,7 +74,10 @@ type Config struct {
 	// Empty means none.
 	Label string
 	// Header holds extra headers for every API request (such as
-	// Authorization). Nil means none.
+	// Authorization): names are HTTP tokens, values hold no control
+	// characters but tabs. Host, Content-Length, Content-Type,
+	// Transfer-Encoding and Trailer are set by the generator, and ignored
+	// here. Nil means none.
 	Header map[string]string
 
 	// Dispatch makes the run measure event-to-dispatch latency: it serves
@@ -148,6 +151,8 @@ func (c Config) Validate() error {
 		return bad("URL", "%v", err)
 	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
 		return bad("URL", "not an absolute http or https URL: %q", c.URL)
+	case !printableASCII(u.Host):
+		return bad("URL", "host %q is not printable ASCII (give an international name in its punycode form)", u.Host)
 	case c.Rate < 0 || c.Rate != c.Rate || c.Rate > 1e9:
 		return bad("Rate", "must be 0 (flat out) or a positive number of events per second up to 1e9, got %v", c.Rate)
 	case c.Duration < 0:
@@ -164,6 +169,14 @@ func (c Config) Validate() error {
 		return bad("Timeout", "negative: %v", c.Timeout)
 	case c.Grace < 0:
 		return bad("Grace", "negative: %v", c.Grace)
+	}
+	for k, v := range c.Header {
+		if !isToken([]byte(k)) {
+			return bad("Header", "invalid header name %q", k)
+		}
+		if !validHeaderValue(v) {
+			return bad("Header", "invalid value of header %s", k)
+		}
 	}
 	if c.SinkURL != "" {
 		if u, err := url.Parse(c.SinkURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -194,4 +207,25 @@ patterns:
     action: %s
     target_capability: %q
 `, eventType, DefaultAction, capability)
+}
+
+// printableASCII reports whether s holds printable ASCII only, no space.
+func printableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s may be the value of a header field:
+// no control characters but horizontal tabs (RFC 9110, section 5.5).
+func validHeaderValue(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -9,3 +9,15 @@ var (
 	// agent with the server, when Config.Dispatch is set.
 	ErrAgent = errors.New("loadgen: registering the sink agent")
 )
+
+var (
+	// errBadResponse is wrapped by the errors of reading a response that
+	// is not valid HTTP/1.0 or HTTP/1.1.
+	errBadResponse = errors.New("loadgen: malformed HTTP response")
+	// errTooLarge is wrapped by the errors of reading a response whose
+	// head or body is over its limit.
+	errTooLarge = errors.New("loadgen: HTTP response too large")
+	// errInterrupted is returned by the requests of a connection that was
+	// interrupted because its run ended.
+	errInterrupted = errors.New("loadgen: request interrupted")
+)

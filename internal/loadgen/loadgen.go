@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -71,14 +70,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 // run is the state of one Run.
 type run struct {
-	cfg   Config
-	id    string // prefix of the run's streams and event ids
-	base  string // cfg.URL without a trailing slash
-	tr    *http.Transport
-	hc    *http.Client
-	ctype string // the Content-Type of the publish requests
-	head  []byte // `","source":…,"type":…,"correlationid":"`
-	pad   string // padding of the data, DataSize bytes
+	cfg  Config
+	id   string          // prefix of the run's streams and event ids
+	base string          // cfg.URL without a trailing slash
+	tr   *http.Transport // for the API requests other than publishing
+	hc   *http.Client
+	pub  *target // where the workers publish
+	head []byte  // `","source":…,"type":…,"correlationid":"`
+	pad  string  // padding of the data, DataSize bytes
 
 	start    time.Time
 	deadline time.Time // zero: no deadline
@@ -100,21 +99,22 @@ func newRun(cfg Config) (*run, error) {
 		pad:  strings.Repeat("x", cfg.DataSize),
 	}
 	r.tr = &http.Transport{
-		Proxy:               nil, // a proxy would be measured too
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        cfg.Connections + 4,
-		MaxIdleConnsPerHost: cfg.Connections + 4,
+		Proxy:               nil, // as with the publish requests, which go direct
+		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: tcpKeepAlive}).DialContext,
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
-		TLSHandshakeTimeout: 10 * time.Second,
-		WriteBufferSize:     64 << 10,
-		ReadBufferSize:      16 << 10,
+		TLSHandshakeTimeout: tlsHandshakeTimeout,
 	}
 	r.hc = &http.Client{Transport: r.tr, Timeout: cfg.Timeout}
-	r.ctype = "application/cloudevents+json"
+	ctype := "application/cloudevents+json"
 	if cfg.Batch > 1 {
-		r.ctype = "application/cloudevents-batch+json"
+		ctype = "application/cloudevents-batch+json"
 	}
+	pub, err := newTarget(cfg, "/v1/events", ctype)
+	if err != nil {
+		return nil, err
+	}
+	r.pub = pub
 	r.head = append(r.head, `","source":`...)
 	r.head = jsonw.String(r.head, cfg.Source)
 	r.head = append(r.head, `,"type":`...)
@@ -142,7 +142,7 @@ func (r *run) newRequest(ctx context.Context, method, path string, body io.Reade
 func (r *run) publish(ctx context.Context) {
 	r.workers = make([]*worker, r.cfg.Connections)
 	for i := range r.workers {
-		w := &worker{r: r, hist: NewHistogram(), errs: map[errKey]*ErrorCount{}}
+		w := &worker{r: r, conn: newConn(r.pub), hist: NewHistogram(), errs: map[errKey]*ErrorCount{}}
 		w.stream = r.id + "-" + strconv.Itoa(i)
 		r.workers[i] = w
 	}
@@ -151,17 +151,23 @@ func (r *run) publish(ctx context.Context) {
 		r.deadline = r.start.Add(r.cfg.Duration)
 	}
 	var wg sync.WaitGroup
-	if r.cfg.Rate == 0 {
-		for _, w := range r.workers {
-			wg.Go(func() { w.closedLoop(ctx) })
-		}
-		wg.Wait()
-		return
+	var slots chan slot
+	if r.cfg.Rate > 0 {
+		slots = make(chan slot, 1024)
+		wg.Go(func() { r.schedule(ctx, slots) })
 	}
-	slots := make(chan slot, 1024)
-	wg.Go(func() { r.schedule(ctx, slots) })
 	for _, w := range r.workers {
-		wg.Go(func() { w.openLoop(ctx, slots) })
+		wg.Go(func() {
+			// The end of ctx interrupts the request under way.
+			stop := w.conn.watch(ctx)
+			defer w.conn.close()
+			defer stop()
+			if slots == nil {
+				w.closedLoop(ctx)
+			} else {
+				w.openLoop(ctx, slots)
+			}
+		})
 	}
 	wg.Wait()
 }
@@ -217,8 +223,9 @@ type errKey struct {
 // publish returns.
 type worker struct {
 	r      *run
+	conn   *conn
 	stream string
-	buf    []byte
+	buf    []byte // the request
 	ts     []byte
 	hist   *Histogram
 
@@ -268,19 +275,11 @@ func (w *worker) openLoop(ctx context.Context, slots <-chan slot) {
 func (w *worker) send(ctx context.Context, first, n int64, at time.Time) {
 	r := w.r
 	w.ts = time.Now().UTC().AppendFormat(w.ts[:0], time.RFC3339Nano)
-	w.buf = w.appendBody(w.buf[:0], first, n, at.Sub(r.start))
-	req, err := r.newRequest(ctx, http.MethodPost, "/v1/events", bytes.NewReader(w.buf))
-	if err != nil {
-		w.fail(0, "transport", err.Error())
-		return
-	}
-	req.Header.Set("Content-Type", r.ctype)
+	w.buf = w.appendBody(r.pub.reserve(w.buf), first, n, at.Sub(r.start))
 	w.requests++
 	w.sent += n
-	resp, err := r.hc.Do(req)
+	status, body, err := w.conn.roundTrip(ctx, r.pub.frame(w.buf), http.StatusCreated)
 	if err != nil {
-		// The transport may still hold the body: do not reuse it.
-		w.buf = nil
 		code := classify(err)
 		if ctx.Err() != nil {
 			code = "canceled"
@@ -288,29 +287,18 @@ func (w *worker) send(ctx context.Context, first, n int64, at time.Time) {
 		w.fail(0, code, err.Error())
 		return
 	}
-	if resp.StatusCode == http.StatusCreated {
-		_, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil {
-			w.last = time.Now()
-			w.hist.Record(w.last.Sub(at))
-			w.ok++
-			w.accepted += n
-			if r.accepted != nil {
-				r.accepted.addRange(uint64(first), uint64(n))
-			}
-			return
+	w.last = time.Now()
+	if status == http.StatusCreated {
+		w.hist.Record(w.last.Sub(at))
+		w.ok++
+		w.accepted += n
+		if r.accepted != nil {
+			r.accepted.addRange(uint64(first), uint64(n))
 		}
-		w.buf = nil
-		w.fail(0, classify(err), "reading the response: "+err.Error())
 		return
 	}
-	w.buf = nil
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	resp.Body.Close()
-	w.last = time.Now()
 	code, msg := apiError(body)
-	w.fail(resp.StatusCode, code, msg)
+	w.fail(status, code, msg)
 }
 
 // appendBody appends the request body for events first to first+n-1 sent

@@ -43,6 +43,10 @@ func TestValidate(t *testing.T) {
 		{"negative timeout", func(c *Config) { c.Timeout = -1 }, "Timeout"},
 		{"negative grace", func(c *Config) { c.Grace = -1 }, "Grace"},
 		{"bad sink URL", func(c *Config) { c.SinkURL = "127.0.0.1:9" }, "SinkURL"},
+		{"non-ASCII host", func(c *Config) { c.URL = "http://bücher.example" }, "URL"},
+		{"headers", func(c *Config) { c.Header = map[string]string{"Authorization": "Bearer x\ty", "X-Empty": ""} }, ""},
+		{"bad header name", func(c *Config) { c.Header = map[string]string{"X Key": "1"} }, "Header"},
+		{"header value with a newline", func(c *Config) { c.Header = map[string]string{"X-Key": "1\r\nX-Other: 2"} }, "Header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
