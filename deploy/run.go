@@ -230,6 +230,15 @@ type watchStore struct {
 	runner *live.Runner // set before the runner runs
 }
 
+var _ store.AsyncAppender = (*watchStore)(nil)
+
+// AppendAsync passes the runner's pipelined appends through to the store
+// (see store.AsyncAppender): without it the runner would wait for each
+// batch of actions to be durable before sending the next.
+func (w *watchStore) AppendAsync(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
+	return store.AppendAsync(ctx, w.Store, stream, expected, events)
+}
+
 // Subscribe subscribes to the store and watches what the subscription
 // reads.
 func (w *watchStore) Subscribe(ctx context.Context, from uint64) (store.Subscription, error) {

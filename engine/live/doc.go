@@ -8,7 +8,10 @@
 // engine's clock. Each action the engine decides is appended to
 // ActionsStream as one event of type ActionEventType whose id is the
 // action's id, before anything can dispatch it: a dispatcher reads actions
-// from the log (see Outbox), never from the engine.
+// from the log (see Outbox), never from the engine. The runner keeps
+// several appends of actions on their way at once (store.AsyncAppender);
+// they land in the order decided, except that an append that fails and is
+// retried lands after those that followed it.
 //
 // # Restart and replay
 //

@@ -212,6 +212,9 @@ func (r *Runner) run(ctx context.Context) error {
 		return err
 	}
 	if r.next >= r.stop.Load() {
+		if err := r.settle(ctx); err != nil {
+			return err
+		}
 		return errStop
 	}
 	sub, err := r.st.Subscribe(ctx, r.next)

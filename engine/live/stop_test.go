@@ -2,6 +2,7 @@ package live_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -318,5 +319,69 @@ func TestStopAtConcurrent(t *testing.T) {
 	wantReturn(t, errc, "the runner")
 	if m := r.Metrics(); m.Position != 100 || m.EventsProcessed != 100 {
 		t.Errorf("got position %d after %d events, want 100 and 100", m.Position, m.EventsProcessed)
+	}
+}
+
+// gatedStore holds every AppendAsync until open is closed, as a log
+// whose fsync hangs would.
+type gatedStore struct {
+	store.Store
+	open chan struct{}
+}
+
+func (g *gatedStore) AppendAsync(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) store.Pending {
+	p := &gatedPending{done: make(chan struct{})}
+	go func() {
+		<-g.open
+		p.pos, p.err = g.Store.Append(context.Background(), stream, exp, evs)
+		close(p.done)
+	}()
+	return p
+}
+
+type gatedPending struct {
+	done chan struct{}
+	pos  []store.Position
+	err  error
+}
+
+func (p *gatedPending) Done() <-chan struct{} { return p.done }
+func (p *gatedPending) Wait() ([]store.Position, error) {
+	<-p.done
+	return p.pos, p.err
+}
+
+// TestStopAtWaitsForAppends stops a runner whose appends are on their
+// way, and then runs it again with a stop it has already reached: Run must
+// not return nil before the actions it decided are in the log.
+func TestStopAtWaitsForAppends(t *testing.T) {
+	mem := backends[0].open(t, "")
+	defer mem.Close()
+	st := &gatedStore{Store: mem, open: make(chan struct{})}
+	appendEvents(t, st, shopEvents()[:2]...)
+	h := head(t, st)
+	r, err := live.New(st, newEngine(t, shop(t)), live.Config{Clock: newFakeClock(t0), MaxBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, r)
+	waitFor(t, "both events processed", func() bool { return r.Metrics().EventsProcessed == 2 })
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got Run error %v, want context.Canceled", err)
+	}
+	r.StopAt(h)
+	errc, _ := runAsync(t, r)
+	select {
+	case err := <-errc:
+		t.Fatalf("Run returned %v with its actions still on their way", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(st.open)
+	wantReturn(t, errc, "stop once the appends land")
+	if got := len(readStream(t, st, live.ActionsStream)); got != 3 {
+		t.Errorf("%d actions in the log, want 3", got)
+	}
+	if m := r.Metrics(); m.Position != h {
+		t.Errorf("position %d, want %d", m.Position, h)
 	}
 }

@@ -242,6 +242,12 @@ func (c *conn) try(ctx context.Context, req []byte, ok int) (int, []byte, error)
 	now := time.Now()
 	deadline := now.Add(c.t.timeout)
 	reused := c.nc != nil
+	if reused && c.br.Buffered() > 0 {
+		// Bytes the server sent out of turn: reading them as this
+		// request's response would shift every response after it.
+		c.drop()
+		reused = false
+	}
 	if reused && now.Sub(c.idle) >= c.t.idleCheck {
 		// The last request's deadline may have passed: set this one's
 		// first, or the check would fail for it.

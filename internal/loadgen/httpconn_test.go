@@ -459,3 +459,34 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	})
 }
+
+// TestConnStrayBytes answers the first request with a body longer than
+// its Content-Length: the client must not read the extra bytes as the
+// next request's response, but drop the connection and send the next
+// request on a new one.
+func TestConnStrayBytes(t *testing.T) {
+	s := newRawServer(t, func(s *rawServer, c net.Conn, br *bufio.Reader) {
+		for n := 0; ; n++ {
+			if _, _, err := s.readRequest(br); err != nil {
+				return
+			}
+			resp := "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+			if n == 0 && s.conns.Load() == 1 {
+				resp += "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+			}
+			if _, err := io.WriteString(c, resp); err != nil {
+				return
+			}
+		}
+	})
+	c := testConn(t, s.addr, 5*time.Second)
+	for i := range 3 {
+		status, _, err := c.roundTrip(context.Background(), request(c, "{}"), http.StatusCreated)
+		if err != nil || status != http.StatusCreated {
+			t.Fatalf("request %d: status %d, error %v; want 201", i, status, err)
+		}
+	}
+	if n := s.conns.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the one with stray bytes dropped, then one kept", n)
+	}
+}
