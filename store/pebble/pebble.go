@@ -377,15 +377,7 @@ func (s *Store) writer() {
 			s.apply(g)
 			s.acks <- g
 		case <-s.closing:
-			for {
-				select {
-				case r := <-s.reqs:
-					r.err = store.ErrClosed
-					close(r.done)
-				default:
-					return
-				}
-			}
+			return // Close fails what is left in the queue
 		}
 	}
 }
