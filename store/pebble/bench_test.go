@@ -145,6 +145,54 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
 }
 
+// BenchmarkReadStream reads every stream of a log of 200,000 events from
+// the start, decoding every record. The log was written in batches of 100
+// events, each to the next of 50 streams in turn, so a stream's records lie
+// in runs of 100 with the other streams' records between them.
+func BenchmarkReadStream(b *testing.B) {
+	const n, streams, batch = 200000, 50, 100
+	s, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < n; i += batch {
+		evs := make([]*event.Event, batch)
+		stream := fmt.Sprintf("s-%d", i/batch%streams)
+		for k := range evs {
+			evs[k] = storetest.Ev(fmt.Sprintf("e-%d", i+k), "order_received", stream)
+		}
+		if _, err := s.Append(ctx, stream, store.Any, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	total := 0
+	for range b.N {
+		for k := range streams {
+			var from uint64
+			for {
+				recs, err := s.ReadStream(ctx, fmt.Sprintf("s-%d", k), from, 1000)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(recs) == 0 {
+					break
+				}
+				total += len(recs)
+				from = recs[len(recs)-1].StreamPosition + 1
+			}
+		}
+	}
+	if total != n*b.N {
+		b.Fatalf("read %d events, want %d", total, n*b.N)
+	}
+	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
+}
+
 // BenchmarkAppendLatency offers single-event appends at a fixed rate
 // (open loop: each starts at its scheduled time whatever the others do)
 // and reports the latency percentiles. b.N is the number of events.

@@ -837,17 +837,38 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	defer it.Close()
 	var out []store.Record
 	d := decoder{left: limit}
+	// The records are read with one iterator, sought forward from one to
+	// the next: a stream's records mostly lie near each other, and a seek
+	// close ahead reuses the blocks the iterator holds, where a Get per
+	// record would load its blocks anew.
+	var recs *pdb.Iterator
+	var kbuf [9]byte
+	defer func() {
+		if recs != nil {
+			recs.Close()
+		}
+	}()
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
+		if len(it.Value()) < 8 {
+			return nil, fmt.Errorf("stream index of %q: %w", stream, event.ErrCorrupt)
+		}
 		g := binary.BigEndian.Uint64(it.Value())
 		if g >= head { // written, not yet acknowledged
 			break
 		}
-		v, closer, err := s.db.Get(globalKey(g))
-		if err != nil {
-			return nil, fmt.Errorf("reading record %d: %w", g, err)
+		if recs == nil {
+			if recs, err = s.db.NewIter(&pdb.IterOptions{LowerBound: globalKey(g), UpperBound: globalKey(head)}); err != nil {
+				return nil, err
+			}
 		}
-		rec, err := d.record(g, v)
-		closer.Close()
+		key := binary.BigEndian.AppendUint64(append(kbuf[:0], prefixGlobal), g)
+		if !recs.SeekGE(key) || !bytes.Equal(recs.Key(), key) {
+			if err := recs.Error(); err != nil {
+				return nil, fmt.Errorf("reading record %d: %w", g, err)
+			}
+			return nil, fmt.Errorf("reading record %d: %w", g, pdb.ErrNotFound)
+		}
+		rec, err := d.record(g, recs.Value())
 		if err != nil {
 			return nil, err
 		}
