@@ -14,6 +14,7 @@ import (
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
+	"github.com/choreohq/choreo/store/mem"
 	"github.com/choreohq/choreo/store/pebble"
 )
 
@@ -433,4 +434,60 @@ func TestOutboxLagShowsBackpressure(t *testing.T) {
 		m := r.d.Metrics()
 		return m.Delivered == 20 && m.OutboxLag == 0 && m.Queued == 0
 	})
+}
+
+// getCounter is a store that counts its Get calls.
+type getCounter struct {
+	store.Store
+	gets atomic.Int64
+}
+
+func (g *getCounter) Get(ctx context.Context, id string) (store.Record, error) {
+	g.gets.Add(1)
+	return g.Store.Get(ctx, id)
+}
+
+// TestTriggerFromOutbox: a dispatcher following the log takes an action's
+// trigger event from the records its outbox passed on the way, without
+// reading it from the log again; an action whose trigger it never passed
+// still gets it from the log.
+func TestTriggerFromOutbox(t *testing.T) {
+	st := &getCounter{Store: mem.New(store.Options{})}
+	t.Cleanup(func() { st.Close() }) // after the rig's dispatcher stops
+	r := newRig(t, st, fast())
+	rc := &recorder{}
+	r.agent("a", "cap", 0, rc.handle)
+	early := r.action("early", "cap", 0) // before Run: read while catching up
+	r.start()
+	waitFor(t, "the early action", func() bool { return len(rc.messages()) == 1 })
+	if st.gets.Load() != 1 {
+		t.Fatalf("%d reads of a trigger for the action found while catching up, want 1", st.gets.Load())
+	}
+	// Once the outbox has read past an event appended now, which only a
+	// follower reads, it follows the log.
+	if _, err := st.Append(context.Background(), "other", store.Any, []*event.Event{{SpecVersion: "1.0", ID: "mark",
+		Source: "agents/test", Type: "noise"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the outbox to follow the log", func() bool { return r.d.Metrics().OutboxLag == 0 })
+	want := []string{early.ID}
+	for i := range 5 {
+		want = append(want, r.action(fmt.Sprint("a", i), "cap", 0).ID)
+	}
+	waitFor(t, "the followed actions", func() bool { return len(rc.messages()) == len(want) })
+	var got []string
+	for _, m := range rc.messages() {
+		got = append(got, m.MessageID)
+		if !strings.Contains(string(m.Payload.TriggerEvent), `"id":"trig-`+m.MessageID+`"`) {
+			t.Errorf("%s came with trigger %s", m.MessageID, m.Payload.TriggerEvent)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("delivered %v, want %v", got, want)
+	}
+	if n := st.gets.Load(); n != 1 {
+		t.Errorf("%d reads of triggers from the log, want 1 (the early action's)", n)
+	}
 }

@@ -204,6 +204,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	defer stopRead()
 	go func() {
 		o := live.NewEarlyOutbox(d.st, next)
+		o.Observe(func(r *store.Record) { d.triggers.put(r.Event) })
 		d.outbox.Store(o)
 		defer o.Close()
 		for {
@@ -289,7 +290,7 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		if err != nil {
 			d.log.Warn("dispatch: reading an action's trigger event failed; delivering without it", "action", a.ID, "err", err)
 		} else if t != nil {
-			trigger, triggerJSON = t.ev, t.json
+			trigger, triggerJSON = t.ev, t.json()
 		}
 	}
 	caps := []string{a.TargetCapability}

@@ -36,6 +36,9 @@ type Outbox struct {
 	early  bool               // follow with store.SubscribeApplied
 	closed bool
 	read   atomic.Uint64 // global position after the last record read
+	// observe, when set, sees each record outside ActionsStream that the
+	// outbox passes while it follows the log.
+	observe func(*store.Record)
 }
 
 // Read returns the global position after the last record the Outbox has
@@ -69,6 +72,15 @@ func NewEarlyOutbox(st store.Store, from uint64) *Outbox {
 	return &Outbox{st: st, next: from, early: true}
 }
 
+// Observe makes the Outbox call fn with every record outside ActionsStream
+// that it reads while it follows the log, in log order, from the goroutine
+// that calls Next. Records it skips while catching up with ReadStream are
+// not seen. fn must not keep the record's Event past the Outbox's use
+// unless it treats it as read-only; it must return quickly. A dispatcher
+// uses it to keep the recent events at hand that actions refer to, since
+// an action's trigger always comes before the action in the log.
+func (o *Outbox) Observe(fn func(*store.Record)) { o.observe = fn }
+
 // Next returns the next action, waiting for it to be appended if need be.
 // It returns ctx.Err() if ctx ends first, ErrClosed after Close, and the
 // store's error if a read fails. A record whose data does not decode as
@@ -94,7 +106,13 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 				return Entry{}, err
 			}
 			o.noteRead(&rec)
-			if rec.Stream != ActionsStream || rec.StreamPosition < o.next {
+			if rec.Stream != ActionsStream {
+				if o.observe != nil {
+					o.observe(&rec)
+				}
+				continue
+			}
+			if rec.StreamPosition < o.next {
 				continue
 			}
 			if e, ok, err := o.take(rec); ok {

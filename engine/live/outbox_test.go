@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -147,5 +148,60 @@ func TestOutboxFollowsRunner(t *testing.T) {
 		if e.Action.ID != w.id || e.Action.Action != w.action || e.Position != uint64(i) {
 			t.Errorf("entry %d: got %s %s at %d, want %s %s", i, e.Action.ID, e.Action.Action, e.Position, w.id, w.action)
 		}
+	}
+}
+
+// TestOutboxObserve: while following, the outbox shows its observer every
+// record outside ActionsStream that it passes, in log order, and no action.
+func TestOutboxObserve(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.open(t, t.TempDir())
+			defer st.Close()
+			for _, early := range []bool{false, true} {
+				head, err := st.Head(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				from := uint64(0)
+				if head > 0 {
+					recs, err := st.ReadStream(context.Background(), live.ActionsStream, 0, 1000)
+					if err != nil {
+						t.Fatal(err)
+					}
+					from = recs[len(recs)-1].StreamPosition + 1
+				}
+				o := live.NewOutbox(st, from)
+				if early {
+					o = live.NewEarlyOutbox(st, from)
+				}
+				var seen []string
+				o.Observe(func(r *store.Record) { seen = append(seen, r.Event.ID) })
+				// Catching up: nothing to observe, the outbox reads only its stream.
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				if _, err := o.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("Next on an empty outbox: %v", err)
+				}
+				cancel()
+				pre := fmt.Sprint("e", early, "-")
+				appendEvents(t, st, ev(pre+"1", "x", "c", 0, ""), ev(pre+"2", "x", "c", 1, ""))
+				appendTo(t, st, live.ActionsStream, live.ActionEvent(action(pre+"2")))
+				appendEvents(t, st, ev(pre+"3", "x", "c", 2, ""))
+				appendTo(t, st, live.ActionsStream, live.ActionEvent(action(pre+"3")))
+				for _, want := range [][]string{{pre + "1", pre + "2"}, {pre + "1", pre + "2", pre + "3"}} {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+					e, err := o.Next(ctx)
+					cancel()
+					if err != nil {
+						t.Fatal(err)
+					}
+					// The trigger of each action has been observed by the time the action comes out.
+					if !slices.Equal(seen, want) || !slices.Contains(seen, e.Action.TriggerEventIDs[0]) {
+						t.Fatalf("early=%v: observed %v at action %s, want %v", early, seen, e.Action.TriggerEventIDs[0], want)
+					}
+				}
+				o.Close()
+			}
+		})
 	}
 }
