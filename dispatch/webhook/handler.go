@@ -135,7 +135,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	var m dispatch.Message
-	if err := json.Unmarshal(body, &m); err != nil {
+	if err := decodeMessage(body, &m); err != nil {
 		writeResponse(w, errorResponse(http.StatusBadRequest, CodeInvalidMessage, "not a message: "+err.Error()))
 		return
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -97,4 +98,107 @@ func FuzzAppendMessage(f *testing.F) {
 			t.Fatalf("appendMessage:\ngot  %s\nwant %s", got, want)
 		}
 	})
+}
+
+// sampleMessages are messages as the dispatcher sends them, and a few
+// that take the slow path.
+func sampleMessages() []dispatch.Message {
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
+	full := dispatch.Message{
+		MessageID: "0192f3a4-0000-8000-8000-000000000001", SenderID: "choreo", RecipientID: "agent-a", Action: "process_payment",
+		Payload: dispatch.Payload{
+			TriggerEvent: json.RawMessage(`{"specversion":"1.0","id":"e","source":"s","type":"t","data":{"a":[1,2],"s":"}\"{"}}`),
+			Pattern:      "pay",
+			ChoreographyContext: dispatch.ChoreographyContext{
+				Choreography: "shop", PatternID: "pay", RuleKind: "pattern",
+				TriggeredAt: t0, TriggerEventIDs: []string{"e1", "e2"},
+			},
+		},
+		CapabilitiesRequired: []string{"payments"},
+		Priority:             dispatch.PriorityHigh,
+		CorrelationID:        "order-1",
+		Timestamp:            t0.In(time.FixedZone("x", 5*3600+30*60)),
+		Hops:                 3,
+		Attempt:              -2,
+	}
+	noTrigger := full
+	noTrigger.Payload.TriggerEvent = nil
+	noTrigger.CapabilitiesRequired = nil
+	escaped := full
+	escaped.Action = "caf\u00e9 \"x\""
+	return []dispatch.Message{{}, full, noTrigger, escaped}
+}
+
+// TestDecodeMessage: decodeMessage gives json.Unmarshal's answer, and the
+// dispatcher's own messages take the fast path.
+func TestDecodeMessage(t *testing.T) {
+	for i, m := range sampleMessages() {
+		b, err := appendMessage(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkDecode(t, b)
+		var fast dispatch.Message
+		if ok := decodeFast(b, &fast); ok != (i != 3) { // 3 has escapes
+			t.Errorf("message %d: fast path taken = %v: %s", i, ok, b)
+		}
+	}
+	for _, b := range []string{
+		``, `null`, `{}`, `[]`, `{"message_id":"a"}`, `{"message_id":"a"} `, `{"MESSAGE_ID":"a"}`,
+		`{"message_id":"a","message_id":"b"}`, `{"message_id":1}`, `{"hops":1.5}`, `{"hops":01}`,
+		`{"timestamp":"2025-01-02T03:04:05"}`, `{"payload":{"trigger_event":{"a":}}}`,
+	} {
+		checkDecode(t, []byte(b))
+	}
+}
+
+// checkDecode fails t unless decodeMessage and json.Unmarshal agree on b,
+// and unless a fast-path decoding agrees with json.Unmarshal.
+func checkDecode(t *testing.T, b []byte) {
+	t.Helper()
+	var want, got, fast dispatch.Message
+	wantErr := json.Unmarshal(b, &want)
+	gotErr := decodeMessage(b, &got)
+	if (gotErr == nil) != (wantErr == nil) || (wantErr == nil && !reflect.DeepEqual(got, want)) {
+		t.Fatalf("decodeMessage(%q) = %+v, %v; json.Unmarshal: %+v, %v", b, got, gotErr, want, wantErr)
+	}
+	if decodeFast(b, &fast) && (wantErr != nil || !reflect.DeepEqual(fast, want)) {
+		t.Fatalf("fast path on %q = %+v; json.Unmarshal: %+v, %v", b, fast, want, wantErr)
+	}
+}
+
+// FuzzDecodeMessage checks decodeMessage against json.Unmarshal on
+// arbitrary input, seeded with the dispatcher's messages.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, m := range sampleMessages() {
+		b, err := appendMessage(nil, &m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkDecode(t, b) })
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	m := sampleMessages()[1]
+	body, err := appendMessage(nil, &m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, impl := range []struct {
+		name string
+		fn   func([]byte, *dispatch.Message) error
+	}{{"encoding_json", func(b []byte, m *dispatch.Message) error { return json.Unmarshal(b, m) }}, {"decodeMessage", decodeMessage}} {
+		b.Run(impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				var m dispatch.Message
+				if err := impl.fn(body, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
