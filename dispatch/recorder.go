@@ -90,7 +90,7 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 		done.Deliveries = done.Deliveries[n:]
 		recs = append(recs, &event.Event{
 			SpecVersion: event.SpecVersion, ID: event.NewID(), Source: Source, Type: DeliveredType,
-			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(nil),
+			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(make([]byte, 0, size+32)),
 		})
 	}
 	if !d.appendRetrying(ctx, live.ActionsStream, recs) || !d.appendRetrying(ctx, DeadLetterStream, dlq) {
