@@ -277,6 +277,7 @@ func startEmbedded(ctx context.Context, cfg *benchConfig, stdio stdio) (stop fun
 	case addr := <-ready:
 		cfg.gen.URL = "http://" + addr
 		cfg.gen.Label = "embedded server, durable log, fsync on"
+		cfg.gen.ServerInProcess = true
 		return func() error {
 			cancel()
 			err := <-done

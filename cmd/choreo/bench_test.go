@@ -67,6 +67,12 @@ func TestBenchEmbeddedBatches(t *testing.T) {
 	if rep.EventsPerSecond <= 0 || rep.RequestsPerSecond <= 0 {
 		t.Errorf("rates %v events/s, %v requests/s: want positive", rep.EventsPerSecond, rep.RequestsPerSecond)
 	}
+	// The process's CPU time, the embedded server's included, is read on
+	// every system the tests run on.
+	if !rep.ServerInProcess || rep.CPUSeconds <= 0 || rep.CPUMicrosPerEvent != rep.CPUSeconds*1e6/2000 {
+		t.Errorf("cpu %v s, %v µs/event, server in process %v: want positive figures for an embedded server",
+			rep.CPUSeconds, rep.CPUMicrosPerEvent, rep.ServerInProcess)
+	}
 }
 
 // TestBenchEmbeddedDispatch offers 500 events/s for a second with
@@ -147,8 +153,8 @@ func TestBenchServer(t *testing.T) {
 	if code != 0 || rep == nil {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if rep.Target != url || rep.Label != "" {
-		t.Errorf("target %q (%q), want %s", rep.Target, rep.Label, url)
+	if rep.Target != url || rep.Label != "" || rep.ServerInProcess {
+		t.Errorf("target %q (%q, in process %v), want %s", rep.Target, rep.Label, rep.ServerInProcess, url)
 	}
 	if rep.EventsAccepted != 300 || rep.Requests != 30 || rep.Dispatch == nil || rep.Dispatch.Received != 300 || rep.Dispatch.Missing != 0 {
 		t.Fatalf("report %+v, dispatch %+v: want 300 events accepted, 300 actions received", rep, rep.Dispatch)

@@ -73,6 +73,9 @@ type Config struct {
 	// Label describes the target for the report, e.g. "embedded server".
 	// Empty means none.
 	Label string
+	// ServerInProcess says that the server runs in this process, so that
+	// the report's CPU time is the server's as well as the generator's.
+	ServerInProcess bool
 	// Header holds extra headers for every API request (such as
 	// Authorization): names are HTTP tokens, values hold no control
 	// characters but tabs. Host, Content-Length, Content-Type,

@@ -65,6 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		rep.Warnings = append(rep.Warnings, sk.warnings...)
 	}
+	r.noteCPU(rep)
 	return rep, ctx.Err()
 }
 
@@ -80,7 +81,8 @@ type run struct {
 	pad  string  // padding of the data, DataSize bytes
 
 	start    time.Time
-	deadline time.Time // zero: no deadline
+	cpuStart time.Duration // the process's CPU time at start; -1 if unknown
+	deadline time.Time     // zero: no deadline
 	next     atomic.Int64
 	accepted *bitset // with Dispatch only: the events answered 201
 
@@ -145,6 +147,10 @@ func (r *run) publish(ctx context.Context) {
 		w := &worker{r: r, conn: newConn(r.pub), hist: NewHistogram(), errs: map[errKey]*ErrorCount{}}
 		w.stream = r.id + "-" + strconv.Itoa(i)
 		r.workers[i] = w
+	}
+	r.cpuStart = -1
+	if cpu, ok := processCPU(); ok {
+		r.cpuStart = cpu
 	}
 	r.start = time.Now()
 	if r.cfg.Duration > 0 {
@@ -416,12 +422,26 @@ func classify(err error) string {
 	return "transport"
 }
 
+// noteCPU sets the report's CPU figures: the time from the start of
+// publishing to now, so that with Dispatch the deliveries that follow the
+// last publish are counted too.
+func (r *run) noteCPU(rep *Report) {
+	cpu, ok := processCPU()
+	if !ok || r.cpuStart < 0 {
+		return
+	}
+	rep.CPUSeconds = (cpu - r.cpuStart).Seconds()
+	if rep.EventsAccepted > 0 {
+		rep.CPUMicrosPerEvent = rep.CPUSeconds * 1e6 / float64(rep.EventsAccepted)
+	}
+}
+
 // report sums up the workers once publishing has ended.
 func (r *run) report() *Report {
 	rep := &Report{
 		Target: r.base, Label: r.cfg.Label, Mode: "closed", Batch: r.cfg.Batch,
 		Connections: r.cfg.Connections, DataSize: r.cfg.DataSize,
-		Errors: []ErrorCount{},
+		ServerInProcess: r.cfg.ServerInProcess, Errors: []ErrorCount{},
 	}
 	if r.cfg.Rate > 0 {
 		rep.Mode, rep.Rate = "open", r.cfg.Rate

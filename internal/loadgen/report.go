@@ -48,6 +48,18 @@ type Report struct {
 	// frequent first.
 	Errors []ErrorCount `json:"errors"`
 
+	// CPUSeconds is the user and system CPU time this process used from
+	// the start of publishing to the end of the run (with Dispatch, to the
+	// end of the wait for actions): the load generator's, and with an
+	// embedded server the server's as well. CPUMicrosPerEvent divides it
+	// by EventsAccepted. Both are 0 where the process's CPU time cannot be
+	// read. On a machine that runs nothing else, they say what an event
+	// costs more steadily than rates and latencies do.
+	CPUSeconds        float64 `json:"cpu_seconds,omitempty"`
+	CPUMicrosPerEvent float64 `json:"cpu_us_per_event,omitempty"`
+	// ServerInProcess is Config.ServerInProcess.
+	ServerInProcess bool `json:"server_in_process,omitempty"`
+
 	// Dispatch is set for a run with Config.Dispatch.
 	Dispatch *DispatchReport `json:"dispatch,omitempty"`
 
@@ -182,6 +194,14 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "          %s actions/s, %d duplicates, %d for events not accepted, %d not of this run\n",
 			num(d.ActionsPerSecond), d.Duplicates, d.Unexpected, d.Foreign)
 		fmt.Fprintf(&b, "          latency, %s of event to action received: %s\n", from, d.Latency.text())
+	}
+	if r.CPUSeconds > 0 {
+		whose := "the load generator's"
+		if r.ServerInProcess {
+			whose = "the server's and the load generator's"
+		}
+		fmt.Fprintf(&b, "cpu       %s s of this process (user and system, %s), %s µs per event accepted\n",
+			num(r.CPUSeconds), whose, num(r.CPUMicrosPerEvent))
 	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(&b, "warning   %s\n", w)
