@@ -112,6 +112,7 @@ type Program struct {
 	maxCost uint64
 	tracked bool // whether evaluation tracks cost
 	prg     cel.Program
+	native  *nativeProgram // the condition evaluated without CEL when its shape allows; nil otherwise
 }
 
 // Compile parses, type-checks and cost-checks expr. An empty expression or
@@ -158,6 +159,9 @@ func Compile(expr string, opts Options) (*Program, []Issue) {
 		return nil, []Issue{{Line: start.Line, Col: start.Col, Msg: err.Error()}}
 	}
 	p := &Program{text: expr, maxCost: maxCost, prg: prg, cost: [2]uint64{est.Min, est.Max}, tracked: len(popts) > 1}
+	if !p.tracked {
+		p.native = compileNative(ast.NativeRep())
+	}
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if ref.Value == nil {
 			p.uses |= varNames[ref.Name]
@@ -246,6 +250,12 @@ func (p *Program) Cost() (min, max uint64) {
 // Eval evaluates the condition. A result that is not a bool, a run-time
 // error or a cost over the limit returns an error; callers count it as no
 // match. Errors wrap ErrEval, ErrNotBool or ErrCostLimit.
+//
+// Conditions of the commonest shapes (fields of data compared with
+// literals, has, orValue, and the logical operators over them) are
+// evaluated straight on the JSON text of data when Context.Data returns
+// it raw; whatever that cannot decide with certainty, errors included,
+// is left to CEL, so the results are CEL's in every case.
 func (p *Program) Eval(ctx Context) (bool, error) {
 	if p == nil || p.always {
 		return true, nil
@@ -253,6 +263,16 @@ func (p *Program) Eval(ctx Context) (bool, error) {
 	if ctx == nil {
 		return false, ErrNilContext
 	}
+	if p.native != nil {
+		if ok, decided := p.native.eval(ctx.Data()); decided {
+			return ok, nil
+		}
+	}
+	return p.evalCEL(ctx)
+}
+
+// evalCEL evaluates the condition with the CEL interpreter.
+func (p *Program) evalCEL(ctx Context) (bool, error) {
 	a := getActivation(ctx)
 	defer putActivation(a)
 	out, _, err := p.prg.Eval(a)

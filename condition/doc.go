@@ -39,6 +39,21 @@
 // or d when data has no such key. It is how Python's data.get('k', d)
 // is written in CEL. The CEL strings extension is also available.
 //
+// # Evaluation without the interpreter
+//
+// Conditions of the commonest shapes, fields of data compared with
+// literals and combined with &&, || and !, as in
+//
+//	data.status == "failed" || !has(data.reason)
+//	data.?retry_count.orValue(0) < 3 && data.customer.vip == true
+//
+// are evaluated straight on the JSON text of the event's data when the
+// Context hands it over raw: in half the time the CEL interpreter takes,
+// or less, and without allocating. Such an evaluation answers only when
+// it is sure of CEL's answer; anything else (a missing key, a value of
+// another type than the operator takes, an escaped string, an array,
+// malformed text) runs on CEL, so results and errors are always CEL's.
+//
 // # Errors and limits
 //
 // A condition whose evaluation fails, for example by reading a key the

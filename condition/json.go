@@ -2,10 +2,13 @@ package condition
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"reflect"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -70,7 +73,7 @@ func decodeJSON(v []byte) ref.Val {
 		if !isNumber(v) {
 			break
 		}
-		f, err := strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+		f, err := parseNumber(v)
 		if err != nil {
 			return types.WrapErr(fmt.Errorf("%w: number %q: %v", ErrJSON, v, err))
 		}
@@ -110,6 +113,32 @@ func plainString(v []byte) (string, bool) {
 	return unsafe.String(&in[0], len(in)), true
 }
 
+// parseNumber parses number text as strconv.ParseFloat does, integers of
+// up to 15 digits without it: they convert to float64 exactly.
+func parseNumber(v []byte) (float64, error) {
+	d := v
+	neg := len(d) > 0 && d[0] == '-'
+	if neg {
+		d = d[1:]
+	}
+	if len(d) > 0 && len(d) <= 15 {
+		n := int64(0)
+		for _, c := range d {
+			if c < '0' || c > '9' {
+				return strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+			}
+			n = n*10 + int64(c-'0')
+		}
+		switch {
+		case !neg:
+			return float64(n), nil
+		case n != 0: // -0 is negative zero: ParseFloat's
+			return float64(-n), nil
+		}
+	}
+	return strconv.ParseFloat(unsafe.String(&v[0], len(v)), 64)
+}
+
 func isNumber(v []byte) bool {
 	for _, c := range v {
 		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
@@ -136,30 +165,48 @@ func skipWS(b []byte, i int) int {
 var errTruncated = fmt.Errorf("%w: unexpected end of text", ErrJSON)
 
 // skipString returns the index after the string starting at b[i] and
-// whether it holds escapes.
+// whether a backslash stands right before one of its quotes (an escaped
+// quote inside, or an escaped backslash at its end).
 func skipString(b []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
 	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
+		// Find the next quote or backslash, eight bytes at a time.
+		for j+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[j:])
+			if m := hasByte(x, '"') | hasByte(x, '\\'); m != 0 {
+				j += bits.TrailingZeros64(m) / 8
+				break
+			}
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		if j >= len(b) {
 			return 0, false, errTruncated
 		}
-		j += k
-		// The quote ends the string unless an odd number of backslashes
-		// precede it.
-		n := 0
-		for m := j - 1; m > i && b[m] == '\\'; m-- {
-			n++
-		}
-		if n > 0 {
-			esc = true
-		}
-		if n%2 == 0 {
+		if b[j] == '"' {
+			if b[j-1] == '\\' && j-1 > i {
+				esc = true
+			}
 			return j + 1, esc, nil
 		}
-		j++
+		// A backslash escapes the byte after it.
+		if j+1 < len(b) && b[j+1] == '"' {
+			esc = true
+		}
+		j += 2
 	}
+}
+
+// hasByte returns a word whose lowest set bit, if any, is the top bit of
+// the first byte of x (in little-endian order) equal to c. Bits above it
+// may be set spuriously.
+func hasByte(x uint64, c byte) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	y := x ^ (lo * uint64(c))
+	return (y - lo) &^ y & hi
 }
 
 // skipValue returns the index after the value starting at b[i]. It checks
@@ -215,51 +262,74 @@ var (
 	_ ref.Val       = (*jsonObject)(nil)
 )
 
-// members calls f for each member, with the key still quoted, until f
-// returns false.
-func (o *jsonObject) members(f func(key []byte, esc bool, val []byte) bool) error {
-	b := o.b
-	i := skipWS(b, 1)
-	if i < len(b) && b[i] == '}' {
-		return nil
+// memberScanner reads the members of the JSON object b, in order. It is
+// what both the CEL view and the native evaluation of conditions read
+// objects with, so that they agree on what malformed text means.
+type memberScanner struct {
+	b    []byte // the object, from '{' to '}'
+	i    int    // where the next member starts; 0 before the first
+	done bool
+	err  error
+}
+
+// next returns the next member, with its key still quoted and the escape
+// flag skipString reports for the key. It returns ok false at the end of
+// the object or on malformed text, which s.err then reports.
+func (s *memberScanner) next() (key []byte, esc bool, val []byte, ok bool) {
+	if s.done {
+		return nil, false, nil, false
 	}
-	for {
-		if i >= len(b) || b[i] != '"' {
-			return fmt.Errorf("%w: object key expected", ErrJSON)
-		}
-		kend, esc, err := skipString(b, i)
-		if err != nil {
-			return err
-		}
-		key := b[i:kend]
-		i = skipWS(b, kend)
-		if i >= len(b) || b[i] != ':' {
-			return fmt.Errorf("%w: ':' expected after object key", ErrJSON)
-		}
-		i = skipWS(b, i+1)
-		vend, err := skipValue(b, i)
-		if err != nil {
-			return err
-		}
-		if vend == i {
-			return fmt.Errorf("%w: object value expected", ErrJSON)
-		}
-		if !f(key, esc, b[i:vend]) {
-			return nil
-		}
-		i = skipWS(b, vend)
-		if i >= len(b) {
-			return errTruncated
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			return nil
-		default:
-			return fmt.Errorf("%w: ',' or '}' expected in object", ErrJSON)
+	b := s.b
+	i := s.i
+	if i == 0 {
+		i = skipWS(b, 1)
+		if i < len(b) && b[i] == '}' {
+			s.done = true
+			return nil, false, nil, false
 		}
 	}
+	if i >= len(b) || b[i] != '"' {
+		return s.fail(fmt.Errorf("%w: object key expected", ErrJSON))
+	}
+	kend, esc, err := skipString(b, i)
+	if err != nil {
+		return s.fail(err)
+	}
+	key = b[i:kend]
+	i = skipWS(b, kend)
+	if i >= len(b) || b[i] != ':' {
+		return s.fail(fmt.Errorf("%w: ':' expected after object key", ErrJSON))
+	}
+	i = skipWS(b, i+1)
+	vend, err := skipValue(b, i)
+	if err != nil {
+		return s.fail(err)
+	}
+	if vend == i {
+		return s.fail(fmt.Errorf("%w: object value expected", ErrJSON))
+	}
+	val = b[i:vend]
+	i = skipWS(b, vend)
+	switch {
+	case i >= len(b):
+		// The member is returned; the error comes with the next call.
+		s.err = errTruncated
+		s.done = true
+	case b[i] == ',':
+		s.i = skipWS(b, i+1)
+	case b[i] == '}':
+		s.done = true
+	default:
+		s.err = fmt.Errorf("%w: ',' or '}' expected in object", ErrJSON)
+		s.done = true
+	}
+	return key, esc, val, true
+}
+
+func (s *memberScanner) fail(err error) ([]byte, bool, []byte, bool) {
+	s.err = err
+	s.done = true
+	return nil, false, nil, false
 }
 
 // lookup returns the text of the value of key; the last one when the key
@@ -267,19 +337,54 @@ func (o *jsonObject) members(f func(key []byte, esc bool, val []byte) bool) erro
 func (o *jsonObject) lookup(key string) ([]byte, bool, error) {
 	var val []byte
 	found := false
-	err := o.members(func(k []byte, esc bool, v []byte) bool {
-		if esc || !utf8.Valid(k) {
-			// Escapes, or bytes that encoding/json would replace.
-			var s string
-			if json.Unmarshal(k, &s) == nil && s == key {
-				val, found = v, true
-			}
-		} else if string(k[1:len(k)-1]) == key {
+	m := newKeyMatcher(key)
+	s := memberScanner{b: o.b}
+	for {
+		k, esc, v, ok := s.next()
+		if !ok {
+			return val, found, s.err
+		}
+		if m.is(k, esc) {
 			val, found = v, true
 		}
-		return true
-	})
-	return val, found, err
+	}
+}
+
+// keyMatcher tells whether object keys decode to one key.
+type keyMatcher struct {
+	key string
+	// valid is whether key is valid UTF-8, so that text equal to it is.
+	valid bool
+	// fffd is whether key holds U+FFFD, what encoding/json decodes a bad
+	// UTF-8 byte to: only then can a key with bad UTF-8 match it.
+	fffd bool
+}
+
+func newKeyMatcher(key string) keyMatcher {
+	return keyMatcher{key: key, valid: utf8.ValidString(key), fffd: strings.ContainsRune(key, utf8.RuneError)}
+}
+
+// is reports whether the quoted JSON object key k, which holds escapes
+// when esc is set (see skipString), decodes to the key. Text without
+// escapes is compared as written when it is valid UTF-8; otherwise it
+// decodes as encoding/json decodes it, with U+FFFD for each bad byte.
+func (m keyMatcher) is(k []byte, esc bool) bool {
+	if !esc {
+		raw := k[1 : len(k)-1]
+		if string(raw) == m.key {
+			if m.valid {
+				return true
+			}
+		} else if !m.fffd {
+			// Valid UTF-8 is compared as written; bad UTF-8 decodes with
+			// a U+FFFD that m.key does not hold.
+			return false
+		} else if utf8.Valid(raw) {
+			return false
+		}
+	}
+	var s string
+	return json.Unmarshal(k, &s) == nil && s == m.key
 }
 
 // Find implements traits.Mapper.

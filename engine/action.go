@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/internal/jsonw"
 )
 
@@ -259,7 +258,35 @@ func appendTriggers(b []byte, triggers []string) []byte {
 // appendDigestID appends to dst the UUID-shaped digest of input.
 func appendDigestID(dst, input []byte) []byte {
 	sum := sha256.Sum256(input)
-	sum[6] = sum[6]&0x0f | 0x80 // version 8: custom
-	sum[8] = sum[8]&0x3f | 0x80 // RFC 9562 variant
-	return event.AppendUUID(dst, [16]byte(sum[:16]))
+	return appendShapedID(dst, &sum)
 }
+
+// appendShapedID appends to dst the first 16 bytes of a SHA-256 sum
+// shaped as a version 8 UUID, in the text form of event.AppendUUID.
+func appendShapedID(dst []byte, sum *[sha256.Size]byte) []byte {
+	var u [16]byte
+	copy(u[:], sum[:16])
+	u[6] = u[6]&0x0f | 0x80 // version 8: custom
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	var s [36]byte
+	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
+	s[0], s[1] = hexDigits[u[0]>>4], hexDigits[u[0]&0x0f]
+	s[2], s[3] = hexDigits[u[1]>>4], hexDigits[u[1]&0x0f]
+	s[4], s[5] = hexDigits[u[2]>>4], hexDigits[u[2]&0x0f]
+	s[6], s[7] = hexDigits[u[3]>>4], hexDigits[u[3]&0x0f]
+	s[9], s[10] = hexDigits[u[4]>>4], hexDigits[u[4]&0x0f]
+	s[11], s[12] = hexDigits[u[5]>>4], hexDigits[u[5]&0x0f]
+	s[14], s[15] = hexDigits[u[6]>>4], hexDigits[u[6]&0x0f]
+	s[16], s[17] = hexDigits[u[7]>>4], hexDigits[u[7]&0x0f]
+	s[19], s[20] = hexDigits[u[8]>>4], hexDigits[u[8]&0x0f]
+	s[21], s[22] = hexDigits[u[9]>>4], hexDigits[u[9]&0x0f]
+	s[24], s[25] = hexDigits[u[10]>>4], hexDigits[u[10]&0x0f]
+	s[26], s[27] = hexDigits[u[11]>>4], hexDigits[u[11]&0x0f]
+	s[28], s[29] = hexDigits[u[12]>>4], hexDigits[u[12]&0x0f]
+	s[30], s[31] = hexDigits[u[13]>>4], hexDigits[u[13]&0x0f]
+	s[32], s[33] = hexDigits[u[14]>>4], hexDigits[u[14]&0x0f]
+	s[34], s[35] = hexDigits[u[15]>>4], hexDigits[u[15]&0x0f]
+	return append(dst, s[:]...)
+}
+
+const hexDigits = "0123456789abcdef"

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/sha256"
 	"unsafe"
 
 	"github.com/choreohq/choreo/event"
@@ -20,7 +21,16 @@ func (e *Engine) newSlot(r *rule, cp **corrState, key string) *slot {
 	if r.kind == KindSequence {
 		e.m.activeSequences++
 	}
-	return (*cp).add(r)
+	s := (*cp).add(r)
+	// Size the buffers for the rule at once, rather than growing them one
+	// append at a time: slots trade buffers as they come and go.
+	if r.ids > cap(s.ids) {
+		s.ids = make([]string, 0, r.ids)
+	}
+	if r.times > cap(s.times) {
+		s.times = make([]int64, 0, r.times)
+	}
+	return s
 }
 
 // releaseSlot drops s (which points into c.slots) and its timer.
@@ -204,16 +214,21 @@ func (e *Engine) triggerIDs(n int) []string {
 	return e.trChunk[l : l+n : l+n]
 }
 
-// actionID returns the id of r's action on the triggers.
+// actionID returns the id of r's action on the triggers: ActionID, with
+// the rule's prefix encoded once and the hash state reused.
 func (e *Engine) actionID(r *rule, ids []string) string {
-	b := appendTriggers(append(e.scratch[:0], r.idPrefix...), ids)
-	e.scratch = b
+	e.scratch = appendTriggers(e.scratch[:0], ids)
+	h := e.sha
+	h.Reset()
+	h.Write(r.idPrefix)
+	h.Write(e.scratch)
+	sum := (*[sha256.Size]byte)(h.Sum(e.sum[:0]))
 	// Ids are cut from a shared chunk that is only ever appended to, so
 	// the bytes under a returned string never change.
 	if cap(e.idChunk)-len(e.idChunk) < 36 {
 		e.idChunk = make([]byte, 0, 36*256)
 	}
 	n := len(e.idChunk)
-	e.idChunk = appendDigestID(e.idChunk, b)
+	e.idChunk = appendShapedID(e.idChunk, sum)
 	return unsafe.String(&e.idChunk[n], 36)
 }

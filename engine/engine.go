@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"crypto/sha256"
+	"hash"
 	"math"
 	"time"
 
@@ -53,9 +55,11 @@ type Engine struct {
 
 	ctx     evalCtx
 	scratch []byte
-	idChunk []byte   // action id strings are cut from it
-	trChunk []string // trigger id slices are cut from it
-	start   int      // index in dst of the first action of the current event
+	sha     hash.Hash         // SHA-256, reset for each action id
+	sum     [sha256.Size]byte // its output
+	idChunk []byte            // action id strings are cut from it
+	trChunk []string          // trigger id slices are cut from it
+	start   int               // index in dst of the first action of the current event
 
 	m counters
 }
@@ -77,6 +81,7 @@ func New(chs []*choreography.Choreography, cfg Config) (*Engine, error) {
 		rules: rules,
 		idle:  int64(cfg.IdleTimeout),
 		corrs: make(map[string]*corrState),
+		sha:   sha256.New(),
 	}
 	e.byType, e.wild = buildIndex(rules)
 	for _, r := range rules {
@@ -278,24 +283,26 @@ func (e *Engine) fire(dst []Action, r *rule, corr string, t int64, hops int, tri
 }
 
 // emit appends r's action for the given triggers (a slice the action
-// keeps).
+// keeps). The action is written in place: an Action is large, and
+// building it aside to copy it in costs more than its fields.
 func (e *Engine) emit(dst []Action, r *rule, corr string, t int64, hops int, ids []string) []Action {
 	r.triggers++
 	e.m.actions++
-	return append(dst, Action{
-		ID:               e.actionID(r, ids),
-		Action:           r.action,
-		TargetCapability: r.capability,
-		Priority:         r.priority,
-		Choreography:     r.chor,
-		RuleID:           r.id,
-		RuleKind:         r.kind,
-		CorrelationID:    corr,
-		TriggerEventIDs:  ids,
-		Time:             fromNanos(t),
-		Timeout:          r.timeout,
-		Hops:             hops,
-	})
+	dst = append(dst, Action{})
+	a := &dst[len(dst)-1]
+	a.ID = e.actionID(r, ids)
+	a.Action = r.action
+	a.TargetCapability = r.capability
+	a.Priority = r.priority
+	a.Choreography = r.chor
+	a.RuleID = r.id
+	a.RuleKind = r.kind
+	a.CorrelationID = corr
+	a.TriggerEventIDs = ids
+	a.Time = fromNanos(t)
+	a.Timeout = r.timeout
+	a.Hops = hops
+	return dst
 }
 
 // sequence advances r's partial match in the event's correlation.

@@ -37,6 +37,8 @@ type rule struct {
 
 	idPrefix []byte // length-prefixed choreography, kind, id
 
+	ids, times int // the buffer sizes a partial match of the rule starts with
+
 	triggers, condErrors, missingKeys, capped int64
 }
 
@@ -196,6 +198,15 @@ func compileRules(chs []*choreography.Choreography, opts condition.Options) ([]*
 	for i, r := range rules {
 		r.order = i
 		r.idPrefix = appendIDPrefix(nil, r.chor, r.kind, r.id)
+		switch r.kind {
+		case KindSequence:
+			r.ids = len(r.steps)
+		case choreography.KindTemporalSequence:
+			r.ids, r.times = len(r.required), len(r.required)
+		case choreography.KindThreshold:
+			r.ids = min(r.threshold, 16)
+			r.times = r.ids
+		}
 	}
 	return rules, nil
 }

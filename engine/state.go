@@ -32,8 +32,11 @@ type corrState struct {
 	key        string
 	last       int64 // engine clock at the last event of the correlation
 	prev, next *corrState
-	slots      []slot
+	slots      []slot         // the partial matches, in inline while they fit
 	events     []*event.Event // correlated_events, when some condition uses them
+	// inline holds the first slots, beside the fields a look-up reads,
+	// so that finding a rule's slot reads no other memory.
+	inline [2]slot
 }
 
 // find returns the slot of rule r, or nil.
@@ -49,10 +52,17 @@ func (c *corrState) find(r *rule) *slot {
 // add appends an empty slot for r, reusing a buffer left past the length.
 func (c *corrState) add(r *rule) *slot {
 	n := len(c.slots)
-	if n < cap(c.slots) {
+	switch {
+	case cap(c.slots) == 0:
+		c.slots = c.inline[:1]
+	case n < cap(c.slots):
 		c.slots = c.slots[:n+1]
-	} else {
-		c.slots = append(c.slots, slot{})
+	default:
+		grown := make([]slot, n+1, 2*n)
+		copy(grown, c.slots)
+		// The old array must not keep the buffers the new one now owns.
+		clear(c.slots[:cap(c.slots)])
+		c.slots = grown
 	}
 	s := &c.slots[n]
 	s.reset(r)
