@@ -165,8 +165,8 @@ func skipWS(b []byte, i int) int {
 var errTruncated = fmt.Errorf("%w: unexpected end of text", ErrJSON)
 
 // skipString returns the index after the string starting at b[i] and
-// whether a backslash stands right before one of its quotes (an escaped
-// quote inside, or an escaped backslash at its end).
+// whether the string holds an escape (any backslash), in which case its
+// text must be decoded before it is compared.
 func skipString(b []byte, i int) (int, bool, error) {
 	esc := false
 	j := i + 1
@@ -187,15 +187,10 @@ func skipString(b []byte, i int) (int, bool, error) {
 			return 0, false, errTruncated
 		}
 		if b[j] == '"' {
-			if b[j-1] == '\\' && j-1 > i {
-				esc = true
-			}
 			return j + 1, esc, nil
 		}
 		// A backslash escapes the byte after it.
-		if j+1 < len(b) && b[j+1] == '"' {
-			esc = true
-		}
+		esc = true
 		j += 2
 	}
 }

@@ -294,7 +294,7 @@ func skipStringRef(b []byte, i int) (int, bool, error) {
 		for m := j - 1; m > i && b[m] == '\\'; m-- {
 			n++
 		}
-		if n > 0 {
+		if strings.IndexByte(string(b[i+1:j]), '\\') >= 0 {
 			esc = true
 		}
 		if n%2 == 0 {
@@ -341,4 +341,30 @@ func FuzzScanPrimitives(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEscapedKeys: a key written with escapes in the event's JSON is the
+// key it decodes to, whether the condition reads the raw JSON or data
+// already decoded.
+func TestEscapedKeys(t *testing.T) {
+	for _, tt := range []struct{ expr, doc string }{
+		{"data.a == 1", `{"\u0061": 1}`},
+		{"has(data.a)", `{"\u0061": 1}`},
+		{"data.status == 'failed'", `{"st\u0061tus": "failed"}`},
+		{"data.order.total > 10", `{"order": {"tot\u0061l": 11}}`},
+		{`data["a\nb"] == 2`, `{"a\nb": 2}`},
+		{`data["a\\b"] == 3`, `{"a\\b": 3}`},
+		{"data.a == 1", `{"a": 0, "\u0061": 1}`}, // the last of the duplicates counts
+	} {
+		p, iss := Compile(tt.expr, Options{})
+		if iss != nil {
+			t.Fatalf("Compile(%q) = %v", tt.expr, iss)
+		}
+		for _, ctx := range nativeContexts(tt.doc) {
+			got, err := p.Eval(ctx)
+			if !got || err != nil {
+				t.Errorf("%s on %s (%T) = %v, %v; want true", tt.expr, tt.doc, ctx.data, got, err)
+			}
+		}
+	}
 }

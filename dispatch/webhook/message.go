@@ -205,6 +205,11 @@ func (s *scanner) time() time.Time {
 	return t
 }
 
+// maxFastDepth bounds the nesting of a trigger event the fast path takes.
+// encoding/json refuses input nested over 10,000 levels, counting the
+// message's own; deeper trigger events go its way and get its answer.
+const maxFastDepth = 1000
+
 // object reads a JSON object and returns it as it stands in the input.
 func (s *scanner) object() string {
 	if !s.ok || len(s.b) == 0 || s.b[0] != '{' {
@@ -226,6 +231,10 @@ func (s *scanner) object() string {
 			inStr = true
 		case c == '{' || c == '[':
 			depth++
+			if depth > maxFastDepth {
+				s.ok = false // encoding/json counts the message's own levels too
+				return ""
+			}
 		case c == '}' || c == ']':
 			depth--
 			if depth == 0 {
