@@ -204,7 +204,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	defer stopRead()
 	go func() {
 		o := live.NewEarlyOutbox(d.st, next)
-		o.Observe(func(r *store.Record) { d.triggers.put(r.Event) })
+		o.Observe(d.triggers.put)
 		d.outbox.Store(o)
 		defer o.Close()
 		for {

@@ -27,8 +27,11 @@ type Transport interface {
 
 // Delivery is one attempt to deliver an action.
 type Delivery struct {
-	Action  *engine.Action
-	Trigger *event.Event // the event that completed the match; nil if the log no longer has it
+	Action *engine.Action
+	// Trigger is the event that completed the match; nil if the log no
+	// longer has it. Deliveries of other actions may share it: it must
+	// not be modified.
+	Trigger *event.Event
 	Agent   agent.Profile
 	Attempt int // 1 for the first attempt
 	// Message is the action as the agent receives it.

@@ -2,20 +2,28 @@ package dispatch
 
 import (
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
 )
 
-// triggerCacheSize is how many trigger events the dispatcher keeps: one
-// event often triggers several actions, delivered close together.
-const triggerCacheSize = 4096
+// Bounds of the trigger cache: one event often triggers several actions,
+// delivered close together, and an action comes soon after its trigger.
+const (
+	triggerCacheSize  = 4096     // events
+	triggerCacheBytes = 16 << 20 // their encoded size
+	// maxCachedTrigger is the largest event the outbox's feed caches;
+	// larger triggers are read from the log when an action needs them.
+	maxCachedTrigger = 64 << 10
+)
 
 // trigger is an event that caused an action; its JSON form is made the
 // first time a delivery needs it.
 type trigger struct {
 	ev   *event.Event
+	size int // of its binary form, counted against triggerCacheBytes
 	once sync.Once
 	js   []byte
 }
@@ -26,24 +34,40 @@ func (t *trigger) json() []byte {
 }
 
 // triggers caches recent events by id, evicting the oldest. The outbox
-// feeds it every event it passes on its way to the actions (put), so the
+// feeds it the events it passes on its way to the actions (put), so the
 // trigger of an action just decided is usually at hand; get reads the log
 // for one that is not.
 type triggers struct {
-	mu   sync.Mutex
-	byID map[string]*trigger
-	ring [triggerCacheSize]string
-	next int
+	mu    sync.Mutex
+	byID  map[string]*trigger
+	ring  [triggerCacheSize]string
+	next  int // ring slot of the next event
+	first int // ring slot of the oldest event
+	n     int // events cached
+	bytes int // their size
 }
 
-// put remembers e, an event of the log.
-func (c *triggers) put(e *event.Event) {
+// put remembers a copy of rec's event, unless the event is large or lies
+// in a system stream (names starting with "$": actions, registrations,
+// dead letters), whose events trigger no rule. The copy holds its own
+// bytes: the record's share a buffer with other records of the read.
+func (c *triggers) put(rec *store.Record) {
+	e := rec.Event
+	if strings.HasPrefix(rec.Stream, "$") || len(e.Data) > maxCachedTrigger {
+		return
+	}
+	b := e.AppendBinary(nil)
+	var cp event.Event
+	if event.DecodeBinaryShared(b, &cp) != nil {
+		return // the log's own record: cannot happen
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(e.ID, &trigger{ev: e})
+	c.add(cp.ID, &trigger{ev: &cp, size: len(b)})
 }
 
-// add caches t under id unless id is cached already. c.mu is held.
+// add caches t under id unless id is cached already, evicting the oldest
+// events while the cache is over its bounds. c.mu is held.
 func (c *triggers) add(id string, t *trigger) *trigger {
 	if c.byID == nil {
 		c.byID = make(map[string]*trigger, triggerCacheSize)
@@ -51,12 +75,19 @@ func (c *triggers) add(id string, t *trigger) *trigger {
 	if old, ok := c.byID[id]; ok {
 		return old
 	}
-	if old := c.ring[c.next]; old != "" {
+	for c.n > 0 && (c.n == triggerCacheSize || c.bytes+t.size > triggerCacheBytes) {
+		old := c.ring[c.first]
+		c.bytes -= c.byID[old].size
 		delete(c.byID, old)
+		c.ring[c.first] = ""
+		c.first = (c.first + 1) % triggerCacheSize
+		c.n--
 	}
 	c.ring[c.next] = id
 	c.next = (c.next + 1) % triggerCacheSize
 	c.byID[id] = t
+	c.n++
+	c.bytes += t.size
 	return t
 }
 
@@ -78,5 +109,5 @@ func (c *triggers) get(ctx context.Context, st store.Store, id string) (*trigger
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.add(id, &trigger{ev: rec.Event}), nil
+	return c.add(id, &trigger{ev: rec.Event, size: len(rec.Event.Data)}), nil
 }

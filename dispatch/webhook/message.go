@@ -96,7 +96,8 @@ func appendStrings(dst []byte, ss []string) []byte {
 	return append(dst, ']')
 }
 
-// decodeMessage decodes a message as json.Unmarshal does. Input in exactly
+// decodeMessage decodes a message as json.Unmarshal does into a zero
+// Message (m's fields are all replaced). Input in exactly
 // the layout appendMessage writes, with strings of printable ASCII and no
 // escapes, takes a fast path without reflection; anything else, and
 // anything the fast path is not sure of, goes through encoding/json.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,17 @@ func TestDecodeMessage(t *testing.T) {
 		`{"timestamp":"2025-01-02T03:04:05"}`, `{"payload":{"trigger_event":{"a":}}}`,
 	} {
 		checkDecode(t, []byte(b))
+	}
+	// encoding/json limits the nesting of the whole message, in which the
+	// trigger event sits two levels down.
+	for _, depth := range []int{999, 1001, 9998, 9999, 10000} {
+		m := sampleMessages()[1]
+		m.Payload.TriggerEvent = json.RawMessage(`{"a":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`)
+		b, err := appendMessage(nil, &m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkDecode(t, b)
 	}
 }
 
