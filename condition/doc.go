@@ -49,7 +49,8 @@
 //
 // are evaluated straight on the JSON text of the event's data when the
 // Context hands it over raw: in half the time the CEL interpreter takes,
-// or less, and without allocating. Such an evaluation answers only when
+// or less, and without allocating unless the data's keys hold escapes.
+// Such an evaluation answers only when
 // it is sure of CEL's answer; anything else (a missing key, a value of
 // another type than the operator takes, an escaped string, an array,
 // malformed text) runs on CEL, so results and errors are always CEL's.

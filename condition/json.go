@@ -116,6 +116,9 @@ func plainString(v []byte) (string, bool) {
 // parseNumber parses number text as strconv.ParseFloat does, integers of
 // up to 15 digits without it: they convert to float64 exactly.
 func parseNumber(v []byte) (float64, error) {
+	if len(v) == 0 {
+		return strconv.ParseFloat("", 64) // its syntax error
+	}
 	d := v
 	neg := len(d) > 0 && d[0] == '-'
 	if neg {
