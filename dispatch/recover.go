@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,7 +81,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			for _, o := range pending {
 				out = append(out, o)
 			}
-			slices.SortFunc(out, func(x, y *open) int { return int64cmp(x.seq, y.seq) })
+			slices.SortFunc(out, func(x, y *open) int { return cmp.Compare(x.seq, y.seq) })
 			actions := make([]engine.Action, len(out))
 			for i, o := range out {
 				actions[i] = o.a
@@ -149,16 +150,6 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			}
 		}
 	}
-}
-
-func int64cmp(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/choreohq/choreo/internal/jsonscan"
 	"github.com/choreohq/choreo/internal/jsonw"
 )
 
@@ -94,112 +95,42 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 	return a.decodeSlow(b)
 }
 
-// actionScanner reads the fixed layout of AppendJSON.
-type actionScanner struct {
-	b  string // one copy of the input: the decoded strings share it
-	ok bool
-}
-
-func (s *actionScanner) lit(l string) {
-	if s.ok && len(s.b) >= len(l) && s.b[:len(l)] == l {
-		s.b = s.b[len(l):]
-		return
-	}
-	s.ok = false
-}
-
-// str reads a JSON string of printable ASCII without escapes.
-func (s *actionScanner) str() string {
-	if !s.ok || len(s.b) == 0 || s.b[0] != '"' {
-		s.ok = false
-		return ""
-	}
-	for i := 1; i < len(s.b); i++ {
-		switch c := s.b[i]; {
-		case c == '"':
-			v := s.b[1:i]
-			s.b = s.b[i+1:]
-			return v
-		case c == '\\' || c < 0x20 || c >= 0x80: // escapes, or UTF-8 to check: the slow path
-			s.ok = false
-			return ""
-		}
-	}
-	s.ok = false
-	return ""
-}
-
-func (s *actionScanner) int() int {
-	if !s.ok {
-		return 0
-	}
-	i := 0
-	if i < len(s.b) && s.b[i] == '-' {
-		i++
-	}
-	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
-		i++
-	}
-	n, err := strconv.Atoi(s.b[:i])
-	if err != nil {
-		s.ok = false
-		return 0
-	}
-	s.b = s.b[i:]
-	return n
-}
-
 func (a *Action) decodeFast(b []byte) bool {
-	s := actionScanner{b: string(b), ok: true}
+	s := jsonscan.New(b)
 	var v Action
-	s.lit(`{"id":`)
-	v.ID = s.str()
-	s.lit(`,"action":`)
-	v.Action = s.str()
-	s.lit(`,"target_capability":`)
-	v.TargetCapability = s.str()
-	s.lit(`,"priority":`)
-	v.Priority = s.int()
-	s.lit(`,"choreography":`)
-	v.Choreography = s.str()
-	s.lit(`,"rule_id":`)
-	v.RuleID = s.str()
-	s.lit(`,"rule_kind":`)
-	v.RuleKind = s.str()
-	s.lit(`,"correlation_id":`)
-	v.CorrelationID = s.str()
-	s.lit(`,"trigger_event_ids":[`)
-	for s.ok && len(s.b) > 0 && s.b[0] != ']' {
-		if len(v.TriggerEventIDs) > 0 {
-			s.lit(",")
-		}
-		v.TriggerEventIDs = append(v.TriggerEventIDs, s.str())
-	}
-	s.lit(`],"time":`)
-	t := s.str()
-	if s.ok {
-		tm, err := time.Parse(time.RFC3339Nano, t)
-		if err != nil {
-			return false
-		}
-		v.Time = tm
-	}
-	if s.ok && len(s.b) > 10 && s.b[:11] == `,"timeout":` {
-		s.lit(`,"timeout":`)
-		d, err := time.ParseDuration(s.str())
+	s.Lit(`{"id":`)
+	v.ID = s.Str()
+	s.Lit(`,"action":`)
+	v.Action = s.Str()
+	s.Lit(`,"target_capability":`)
+	v.TargetCapability = s.Str()
+	s.Lit(`,"priority":`)
+	v.Priority = s.Int()
+	s.Lit(`,"choreography":`)
+	v.Choreography = s.Str()
+	s.Lit(`,"rule_id":`)
+	v.RuleID = s.Str()
+	s.Lit(`,"rule_kind":`)
+	v.RuleKind = s.Str()
+	s.Lit(`,"correlation_id":`)
+	v.CorrelationID = s.Str()
+	s.Lit(`,"trigger_event_ids":`)
+	v.TriggerEventIDs = s.Strs(false)
+	s.Lit(`,"time":`)
+	v.Time = s.Time()
+	if s.Peek(`,"timeout":`) {
+		s.Lit(`,"timeout":`)
+		d, err := time.ParseDuration(s.Str())
 		if err != nil {
 			return false
 		}
 		v.Timeout = d
 	}
-	s.lit(`,"hops":`)
-	v.Hops = s.int()
-	s.lit("}")
-	if !s.ok || len(s.b) != 0 {
+	s.Lit(`,"hops":`)
+	v.Hops = s.Int()
+	s.Lit("}")
+	if !s.Done() {
 		return false
-	}
-	if v.TriggerEventIDs == nil {
-		v.TriggerEventIDs = []string{}
 	}
 	*a = v
 	return true

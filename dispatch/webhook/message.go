@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/internal/jsonscan"
 	"github.com/choreohq/choreo/internal/jsonvalid"
 	"github.com/choreohq/choreo/internal/jsonw"
 )
@@ -109,194 +110,50 @@ func decodeMessage(b []byte, m *dispatch.Message) error {
 	return json.Unmarshal(b, m)
 }
 
-// scanner reads the fixed layout of appendMessage; ok turns false at the
-// first thing it does not expect.
-type scanner struct {
-	b  string // one copy of the input: the decoded strings share it
-	ok bool
-}
-
-func (s *scanner) lit(l string) {
-	if s.ok && len(s.b) >= len(l) && s.b[:len(l)] == l {
-		s.b = s.b[len(l):]
-		return
-	}
-	s.ok = false
-}
-
-// peek reports whether the input goes on with l.
-func (s *scanner) peek(l string) bool { return s.ok && len(s.b) >= len(l) && s.b[:len(l)] == l }
-
-// str reads a JSON string of printable ASCII without escapes.
-func (s *scanner) str() string {
-	if !s.ok || len(s.b) == 0 || s.b[0] != '"' {
-		s.ok = false
-		return ""
-	}
-	for i := 1; i < len(s.b); i++ {
-		switch c := s.b[i]; {
-		case c == '"':
-			v := s.b[1:i]
-			s.b = s.b[i+1:]
-			return v
-		case c == '\\' || c < 0x20 || c >= 0x7f: // escapes, or UTF-8 to check
-			s.ok = false
-			return ""
-		}
-	}
-	s.ok = false
-	return ""
-}
-
-// strs reads a JSON array of strings as str reads them, or null.
-func (s *scanner) strs() []string {
-	if s.peek("null") {
-		s.lit("null")
-		return nil
-	}
-	s.lit("[")
-	out := []string{}
-	for s.ok && len(s.b) > 0 && s.b[0] != ']' {
-		if len(out) > 0 {
-			s.lit(",")
-		}
-		out = append(out, s.str())
-	}
-	s.lit("]")
-	return out
-}
-
-// int reads a JSON integer that fits an int.
-func (s *scanner) int() int {
-	if !s.ok {
-		return 0
-	}
-	i := 0
-	if i < len(s.b) && s.b[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(s.b) && s.b[i] >= '0' && s.b[i] <= '9' {
-		i++
-	}
-	if i == start || (s.b[start] == '0' && i > start+1) { // none, or a leading zero
-		s.ok = false
-		return 0
-	}
-	n, err := strconv.Atoi(s.b[:i])
-	if err != nil {
-		s.ok = false
-		return 0
-	}
-	s.b = s.b[i:]
-	return n
-}
-
-// time reads a JSON string as time.Time.UnmarshalJSON does.
-func (s *scanner) time() time.Time {
-	q := s.b
-	v := s.str()
-	if !s.ok {
-		return time.Time{}
-	}
-	var t time.Time
-	if err := t.UnmarshalJSON([]byte(q[:len(v)+2])); err != nil {
-		s.ok = false
-	}
-	return t
-}
-
-// maxFastDepth bounds the nesting of a trigger event the fast path takes.
-// encoding/json refuses input nested over 10,000 levels, counting the
-// message's own; deeper trigger events go its way and get its answer.
-const maxFastDepth = 1000
-
-// object reads a JSON object and returns it as it stands in the input.
-func (s *scanner) object() string {
-	if !s.ok || len(s.b) == 0 || s.b[0] != '{' {
-		s.ok = false
-		return ""
-	}
-	depth, inStr := 0, false
-	for i := 0; i < len(s.b); i++ {
-		c := s.b[i]
-		switch {
-		case inStr:
-			switch c {
-			case '\\':
-				i++
-			case '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-			if depth > maxFastDepth {
-				s.ok = false // encoding/json counts the message's own levels too
-				return ""
-			}
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				v := s.b[:i+1]
-				if !jsonvalid.Valid([]byte(v)) {
-					s.ok = false
-					return ""
-				}
-				s.b = s.b[i+1:]
-				return v
-			}
-		}
-	}
-	s.ok = false
-	return ""
-}
-
 func decodeFast(b []byte, m *dispatch.Message) bool {
-	s := scanner{b: string(b), ok: true}
+	s := jsonscan.New(b)
 	var v dispatch.Message
-	s.lit(`{"message_id":`)
-	v.MessageID = s.str()
-	s.lit(`,"sender_id":`)
-	v.SenderID = s.str()
-	s.lit(`,"recipient_id":`)
-	v.RecipientID = s.str()
-	s.lit(`,"action":`)
-	v.Action = s.str()
-	s.lit(`,"payload":{`)
-	if s.peek(`"trigger_event":`) {
-		s.lit(`"trigger_event":`)
-		v.Payload.TriggerEvent = json.RawMessage(s.object())
-		s.lit(",")
+	s.Lit(`{"message_id":`)
+	v.MessageID = s.Str()
+	s.Lit(`,"sender_id":`)
+	v.SenderID = s.Str()
+	s.Lit(`,"recipient_id":`)
+	v.RecipientID = s.Str()
+	s.Lit(`,"action":`)
+	v.Action = s.Str()
+	s.Lit(`,"payload":{`)
+	if s.Peek(`"trigger_event":`) {
+		s.Lit(`"trigger_event":`)
+		v.Payload.TriggerEvent = json.RawMessage(s.Object())
+		s.Lit(",")
 	}
-	s.lit(`"pattern":`)
-	v.Payload.Pattern = s.str()
+	s.Lit(`"pattern":`)
+	v.Payload.Pattern = s.Str()
 	c := &v.Payload.ChoreographyContext
-	s.lit(`,"choreography_context":{"choreography":`)
-	c.Choreography = s.str()
-	s.lit(`,"pattern_id":`)
-	c.PatternID = s.str()
-	s.lit(`,"rule_kind":`)
-	c.RuleKind = s.str()
-	s.lit(`,"triggered_at":`)
-	c.TriggeredAt = s.time()
-	s.lit(`,"trigger_event_ids":`)
-	c.TriggerEventIDs = s.strs()
-	s.lit(`}},"capabilities_required":`)
-	v.CapabilitiesRequired = s.strs()
-	s.lit(`,"priority":`)
-	v.Priority = s.str()
-	s.lit(`,"correlation_id":`)
-	v.CorrelationID = s.str()
-	s.lit(`,"timestamp":`)
-	v.Timestamp = s.time()
-	s.lit(`,"hops":`)
-	v.Hops = s.int()
-	s.lit(`,"attempt":`)
-	v.Attempt = s.int()
-	s.lit("}")
-	if !s.ok || len(s.b) != 0 {
+	s.Lit(`,"choreography_context":{"choreography":`)
+	c.Choreography = s.Str()
+	s.Lit(`,"pattern_id":`)
+	c.PatternID = s.Str()
+	s.Lit(`,"rule_kind":`)
+	c.RuleKind = s.Str()
+	s.Lit(`,"triggered_at":`)
+	c.TriggeredAt = s.Time()
+	s.Lit(`,"trigger_event_ids":`)
+	c.TriggerEventIDs = s.Strs(true)
+	s.Lit(`}},"capabilities_required":`)
+	v.CapabilitiesRequired = s.Strs(true)
+	s.Lit(`,"priority":`)
+	v.Priority = s.Str()
+	s.Lit(`,"correlation_id":`)
+	v.CorrelationID = s.Str()
+	s.Lit(`,"timestamp":`)
+	v.Timestamp = s.Time()
+	s.Lit(`,"hops":`)
+	v.Hops = s.Int()
+	s.Lit(`,"attempt":`)
+	v.Attempt = s.Int()
+	s.Lit("}")
+	if !s.Done() {
 		return false
 	}
 	*m = v
