@@ -138,6 +138,9 @@ type appendReq struct {
 	done chan struct{}
 }
 
+// blockSize is the uncompressed size of the log's sstable blocks.
+const blockSize = 16 << 10
+
 // Open opens the store in dir, creating it if need be.
 func Open(dir string, opts *Options) (*Store, error) {
 	var o Options
@@ -154,9 +157,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 		Logger:             pebbleLogger{o.Logger},
 	}
 	// Bloom filters spare most sstable reads of the dedup lookups, which
-	// mostly ask for ids that are not there.
+	// mostly ask for ids that are not there. Blocks of 16 KiB rather than
+	// Pebble's 4 KiB make a replay, which reads the log in order, about
+	// half as fast again, for look-ups by id that are a third slower.
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		popts.Levels[i].BlockSize = blockSize
 	}
 	if o.CacheSize > 0 {
 		popts.CacheSize = o.CacheSize
