@@ -8,6 +8,7 @@ import (
 
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/jsonscan"
 	"github.com/choreohq/choreo/internal/jsonw"
 )
 
@@ -64,6 +65,63 @@ func (ds *Deliveries) appendJSON(b []byte) []byte {
 		b = ds.Deliveries[i].appendJSON(b)
 	}
 	return append(b, "]}"...)
+}
+
+// UnmarshalJSON decodes what appendJSON encodes. Input in exactly that
+// layout, with strings of printable ASCII and no escapes, takes a fast
+// path without reflection; anything else goes through encoding/json.
+func (ds *Deliveries) UnmarshalJSON(b []byte) error {
+	if ds.decodeFast(b) {
+		return nil
+	}
+	type plain Deliveries
+	var v plain
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*ds = Deliveries(v)
+	return nil
+}
+
+func (ds *Deliveries) decodeFast(b []byte) bool {
+	s := jsonscan.New(b)
+	var out []Delivered
+	s.Lit(`{"deliveries":[`)
+	for s.OK() && !s.Peek("]") {
+		if len(out) > 0 {
+			s.Lit(",")
+		}
+		var dl Delivered
+		s.Lit(`{"action_id":`)
+		dl.ActionID = s.Str()
+		s.Lit(`,"action":`)
+		dl.Action = s.Str()
+		s.Lit(`,"choreography":`)
+		dl.Choreography = s.Str()
+		s.Lit(`,"rule_id":`)
+		dl.RuleID = s.Str()
+		s.Lit(`,"agent":`)
+		dl.Agent = s.Str()
+		s.Lit(`,"attempts":`)
+		dl.Attempts = s.Int()
+		s.Lit(`,"duration_ms":`)
+		dl.DurationMS = s.Float()
+		if s.Peek(`,"results":`) {
+			s.Lit(`,"results":`)
+			dl.Results = s.Strs(false)
+		}
+		s.Lit("}")
+		out = append(out, dl)
+	}
+	s.Lit("]}")
+	if !s.Done() {
+		return false
+	}
+	if out == nil {
+		out = []Delivered{}
+	}
+	ds.Deliveries = out
+	return true
 }
 
 // size estimates the length of d's JSON.

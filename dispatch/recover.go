@@ -113,7 +113,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			pending[a.ID] = &open{a: a, seq: head}
 		case DeliveredType:
 			var ds Deliveries
-			if err := json.Unmarshal(e.Data, &ds); err != nil {
+			if err := ds.UnmarshalJSON(e.Data); err != nil {
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			for _, r := range ds.Deliveries {

@@ -171,7 +171,7 @@ func (v *Actions) fold(rec store.Record) {
 		}
 	case dispatch.DeliveredType:
 		var ds dispatch.Deliveries
-		if json.Unmarshal(e.Data, &ds) != nil {
+		if ds.UnmarshalJSON(e.Data) != nil {
 			return
 		}
 		for _, d := range ds.Deliveries {

@@ -114,6 +114,68 @@ func (s *Scanner) Int() int {
 	return n
 }
 
+// Float reads a JSON number as encoding/json decodes it into a float64.
+func (s *Scanner) Float() float64 {
+	if !s.ok {
+		return 0
+	}
+	n := numberLen(s.b)
+	if n == 0 {
+		s.ok = false
+		return 0
+	}
+	f, err := strconv.ParseFloat(s.b[:n], 64)
+	if err != nil { // out of range: encoding/json refuses it too
+		s.ok = false
+		return 0
+	}
+	s.b = s.b[n:]
+	return f
+}
+
+// numberLen returns the length of the JSON number b starts with, 0 if it
+// does not start with one.
+func numberLen(b string) int {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return 0
+		}
+	}
+	return i
+}
+
 // Time reads a JSON string as time.Time's UnmarshalJSON reads it.
 func (s *Scanner) Time() time.Time {
 	q := s.b

@@ -30,6 +30,8 @@ func checkAgainstJSON(t *testing.T, b []byte) {
 	agree("Str", &str, &wstr, func(s *Scanner) { str = s.Str() })
 	var n, wn int
 	agree("Int", &n, &wn, func(s *Scanner) { n = s.Int() })
+	var fl, wfl float64
+	agree("Float", &fl, &wfl, func(s *Scanner) { fl = s.Float() })
 	var tm, wtm time.Time
 	agree("Time", &tm, &wtm, func(s *Scanner) { tm = s.Time() })
 	var ss, wss []string
@@ -42,6 +44,7 @@ func TestScanner(t *testing.T) {
 	for _, in := range []string{
 		`"abc"`, `""`, `"a\"b"`, `"é"`, "\"\x7f\"", `0`, `-0`, `01`, `-`, `12345678901234567890`, `1e2`, `1.0`,
 		`"2026-01-02T03:04:05.123Z"`, `"2026-01-02T03:04:05+05:30"`, `"2026-01-02T24:00:00Z"`, `"2026-01-02 03:04:05Z"`,
+		`1.5`, `-0.0`, `1e400`, `1E-2`, `.5`, `1.`, `-`, `00.1`, `1e+`, `123.456e-7`,
 		`[]`, `["a","b"]`, `null`, `["a",]`, `[1]`, `{}`, `{"a":[{"b":"}"}]}`, `{"a":}`, `{"a":1}}`,
 		`{"a":` + strings.Repeat("[", 1500) + strings.Repeat("]", 1500) + `}`,
 	} {
