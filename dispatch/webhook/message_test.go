@@ -24,29 +24,12 @@ func marshalStd(t testing.TB, m *dispatch.Message) []byte {
 }
 
 func TestAppendMessageMatchesEncodingJSON(t *testing.T) {
-	t0 := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)
 	tests := []struct {
 		name string
 		m    dispatch.Message
 	}{
 		{"zero", dispatch.Message{}},
-		{"full", dispatch.Message{
-			MessageID: "id-1", SenderID: "choreo", RecipientID: "agent-a", Action: "process_payment",
-			Payload: dispatch.Payload{
-				TriggerEvent: json.RawMessage(`{"specversion":"1.0","id":"e","source":"s","type":"t","data":{"a":[1,2]}}`),
-				Pattern:      "pay",
-				ChoreographyContext: dispatch.ChoreographyContext{
-					Choreography: "shop", PatternID: "pay", RuleKind: "pattern",
-					TriggeredAt: t0, TriggerEventIDs: []string{"e1", "e2"},
-				},
-			},
-			CapabilitiesRequired: []string{"payments"},
-			Priority:             dispatch.PriorityHigh,
-			CorrelationID:        "order-1",
-			Timestamp:            t0.In(time.FixedZone("x", 5*3600+30*60)),
-			Hops:                 3,
-			Attempt:              -2,
-		}},
+		{"full", sampleMessages()[1]},
 		{"escapes", dispatch.Message{
 			MessageID: "quote\" backslash\\ nl\n cr\r tab\t nul\x00 del\x7f",
 			Action:    "<html>&amp; \u2028\u2029 é 日本 \xff\xfe bad",

@@ -101,26 +101,32 @@ func BenchmarkRawPebble(b *testing.B) {
 	}
 }
 
-// BenchmarkReplay reads a log of 200,000 events from the start, decoding
-// every record, as a rebuild of state does.
-func BenchmarkReplay(b *testing.B) {
-	const n = 200000
-	dir := b.TempDir()
-	s, err := pebble.Open(dir, &pebble.Options{NoSync: true})
+// filledLog returns a store, closed when b ends, holding n events (n a
+// multiple of 1,000) with ids e-0, e-1…, appended in batches of 1,000.
+func filledLog(b *testing.B, n int) *pebble.Store {
+	s, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	ctx := context.Background()
+	b.Cleanup(func() { s.Close() })
 	for i := 0; i < n; i += 1000 {
 		evs := make([]*event.Event, 1000)
 		for k := range evs {
 			evs[k] = storetest.Ev(fmt.Sprintf("e-%d", i+k), "order_received", fmt.Sprintf("order-%d", (i+k)%5000))
 		}
-		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i%50), store.Any, evs); err != nil {
+		if _, err := s.Append(context.Background(), fmt.Sprintf("s-%d", i%50), store.Any, evs); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return s
+}
+
+// BenchmarkReplay reads a log of 200,000 events from the start, decoding
+// every record, as a rebuild of state does.
+func BenchmarkReplay(b *testing.B) {
+	const n = 200000
+	s := filledLog(b, n)
+	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
@@ -198,21 +204,8 @@ func BenchmarkReadStream(b *testing.B) {
 // has not kept.
 func BenchmarkGet(b *testing.B) {
 	const n = 200000
-	s, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	s := filledLog(b, n)
 	ctx := context.Background()
-	for i := 0; i < n; i += 1000 {
-		evs := make([]*event.Event, 1000)
-		for k := range evs {
-			evs[k] = storetest.Ev(fmt.Sprintf("e-%d", i+k), "order_received", fmt.Sprintf("order-%d", (i+k)%5000))
-		}
-		if _, err := s.Append(ctx, fmt.Sprintf("s-%d", i%50), store.Any, evs); err != nil {
-			b.Fatal(err)
-		}
-	}
 	ids := make([]string, 4096)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("e-%d", (i*7919)%n)
