@@ -230,13 +230,22 @@ type watchStore struct {
 	runner *live.Runner // set before the runner runs
 }
 
-var _ store.AsyncAppender = (*watchStore)(nil)
+var (
+	_ store.AsyncAppender    = (*watchStore)(nil)
+	_ store.DeferredAppender = (*watchStore)(nil)
+)
 
-// AppendAsync passes the runner's pipelined appends through to the store
-// (see store.AsyncAppender): without it the runner would wait for each
-// batch of actions to be durable before sending the next.
+// AppendAsync and AppendDeferred pass the runner's pipelined appends
+// through to the store (see store.AsyncAppender and
+// store.DeferredAppender): without them the runner would wait for each
+// batch of actions to be durable before sending the next, with an fsync
+// of its own.
 func (w *watchStore) AppendAsync(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
 	return store.AppendAsync(ctx, w.Store, stream, expected, events)
+}
+
+func (w *watchStore) AppendDeferred(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
+	return store.AppendDeferred(ctx, w.Store, stream, expected, events)
 }
 
 // Subscribe subscribes to the store and watches what the subscription

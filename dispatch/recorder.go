@@ -93,7 +93,7 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(make([]byte, 0, size+32)),
 		})
 	}
-	if !d.appendRetrying(ctx, live.ActionsStream, recs) || !d.appendRetrying(ctx, DeadLetterStream, dlq) {
+	if !d.appendRetrying(ctx, live.ActionsStream, recs, true) || !d.appendRetrying(ctx, DeadLetterStream, dlq, false) {
 		return // the store is closed: the next run delivers these actions again
 	}
 	for _, o := range batch {
@@ -151,7 +151,7 @@ func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*ev
 	}
 	if !refused(err) || len(evs) == 1 {
 		if !refused(err) {
-			d.appendRetrying(ctx, stream, evs)
+			d.appendRetrying(ctx, stream, evs, false)
 		} else {
 			d.m.resultsRefused.Add(1)
 			d.log.Warn("dispatch: an agent's event was refused", "id", evs[0].ID, "type", evs[0].Type, "code", store.Code(err), "err", err)
@@ -167,7 +167,7 @@ func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*ev
 			d.m.resultsRefused.Add(1)
 			d.log.Warn("dispatch: an agent's event was refused", "id", e.ID, "type", e.Type, "code", store.Code(err), "err", err)
 		default:
-			d.appendRetrying(ctx, stream, []*event.Event{e})
+			d.appendRetrying(ctx, stream, []*event.Event{e}, false)
 		}
 	}
 }
@@ -183,11 +183,19 @@ func refused(err error) bool {
 // appendRetrying appends evs, retrying failures that may pass while Run
 // runs. It returns false if the store is closed, or if an append fails
 // once Run is stopping: the outcomes are then not recorded, and the next
-// Run delivers those actions again, under the same keys.
-func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*event.Event) bool {
+// Run delivers those actions again, under the same keys. A deferred append
+// (store.AppendDeferred) shares the fsync of the appends after it: for
+// records of deliveries, which come in a steady stream and whose loss in a
+// crash only means delivering again under the same key.
+func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*event.Event, deferred bool) bool {
 	wait := defaultRecordRetryDelay
 	for len(evs) > 0 {
-		_, err := d.st.Append(ctx, stream, store.Any, evs)
+		var err error
+		if deferred {
+			_, err = store.AppendDeferred(ctx, d.st, stream, store.Any, evs).Wait()
+		} else {
+			_, err = d.st.Append(ctx, stream, store.Any, evs)
+		}
 		if err == nil {
 			return true
 		}
@@ -199,7 +207,7 @@ func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*e
 			// Our own records are bounded in size; find the one refused.
 			ok := true
 			for _, e := range evs {
-				ok = d.appendRetrying(ctx, stream, []*event.Event{e}) && ok
+				ok = d.appendRetrying(ctx, stream, []*event.Event{e}, deferred) && ok
 			}
 			return ok
 		}

@@ -154,6 +154,30 @@ func AppendAsync(ctx context.Context, st Store, stream string, expected Expected
 	return Settled(pos, err)
 }
 
+// DeferredAppender is implemented by a durable store that can put off the
+// fsync of an append for a few milliseconds, so that the append shares the
+// fsync of the appends that follow it instead of costing one of its own.
+//
+// AppendDeferred does what AppendAsync does: the append takes its place in
+// the log at once, in order with the caller's other appends, and its
+// outcome is reported once it is durable. Only the moment it becomes
+// durable may come later, by at most a bound the store sets. It suits
+// records written in a steady stream by a caller that keeps appending
+// without waiting for each one: the engine's actions, the dispatcher's
+// delivery records.
+type DeferredAppender interface {
+	AppendDeferred(ctx context.Context, stream string, expected ExpectedVersion, events []*event.Event) Pending
+}
+
+// AppendDeferred calls st.AppendDeferred when st has it, and AppendAsync
+// otherwise.
+func AppendDeferred(ctx context.Context, st Store, stream string, expected ExpectedVersion, events []*event.Event) Pending {
+	if a, ok := st.(DeferredAppender); ok {
+		return a.AppendDeferred(ctx, stream, expected, events)
+	}
+	return AppendAsync(ctx, st, stream, expected, events)
+}
+
 // Settled returns a Pending whose outcome is already known.
 func Settled(pos []Position, err error) Pending { return settled{pos, err} }
 

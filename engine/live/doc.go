@@ -9,9 +9,11 @@
 // ActionsStream as one event of type ActionEventType whose id is the
 // action's id, before anything can dispatch it: a dispatcher reads actions
 // from the log (see Outbox), never from the engine. The runner keeps
-// several appends of actions on their way at once (store.AsyncAppender);
-// they land in the order decided, except that an append that fails and is
-// retried lands after those that followed it.
+// several appends of actions on their way at once, deferred
+// (store.DeferredAppender: an append of actions shares the fsync of the
+// appends after it rather than waiting for one of its own); they land in
+// the order decided, except that an append that fails and is retried
+// lands after those that followed it.
 //
 // # Restart and replay
 //

@@ -438,7 +438,7 @@ func (r *Runner) flush(ctx context.Context) error {
 		if len(r.pending) == 0 {
 			f.next = r.next
 		}
-		f.p = store.AppendAsync(ctx, r.st, ActionsStream, store.Any, f.evs)
+		f.p = store.AppendDeferred(ctx, r.st, ActionsStream, store.Any, f.evs)
 		r.inflight = append(r.inflight, f)
 	}
 	// The in-flight appends hold the old array; the next events go to a

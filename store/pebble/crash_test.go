@@ -139,8 +139,9 @@ func sizeOf(id string) int {
 	return n
 }
 
-// crashChild appends batches from 16 goroutines until it is killed,
-// printing one line per acknowledged append.
+// crashChild appends batches from 16 goroutines, four of them deferring
+// their fsyncs, until it is killed, printing one line per acknowledged
+// append.
 func crashChild(dir, round string) {
 	s, err := pebble.Open(dir, nil)
 	if err != nil {
@@ -159,7 +160,15 @@ func crashChild(dir, round string) {
 				for k := range n {
 					evs[k] = storetest.Ev(fmt.Sprintf("%s.%d.%d", batch, k, n), "t", stream)
 				}
-				pos, err := s.Append(context.Background(), stream, store.Any, evs)
+				// A quarter of the writers defer their fsyncs, so that
+				// deferred appends are held and shared under the kill too.
+				var pos []store.Position
+				var err error
+				if w%4 == 0 {
+					pos, err = s.AppendDeferred(context.Background(), stream, store.Any, evs).Wait()
+				} else {
+					pos, err = s.Append(context.Background(), stream, store.Any, evs)
+				}
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "child append:", err)
 					os.Exit(2)

@@ -50,6 +50,11 @@ const (
 	maxCachedStreams = 1 << 16
 )
 
+// DefaultSyncDelay is the default Options.SyncDelay: a few fsyncs' worth
+// of time on a common SSD, short enough not to hold up the readers of
+// the deferred records.
+const DefaultSyncDelay = 5 * time.Millisecond
+
 var (
 	keyPartitions = []byte("mpartitions")
 	keyFormat     = []byte("mformat")
@@ -66,6 +71,11 @@ type Options struct {
 	// of the machine (not of the process) may lose the latest appends.
 	// Positions stay dense either way.
 	NoSync bool
+	// SyncDelay is the longest a deferred append (AppendDeferred) waits
+	// for an fsync to share before the store syncs the log for it. Zero
+	// means DefaultSyncDelay; a negative value syncs deferred appends like
+	// any other.
+	SyncDelay time.Duration
 	// Logger receives Pebble's warnings and errors. Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -105,15 +115,18 @@ type Store struct {
 
 // group is the appends of one Pebble batch.
 type group struct {
-	reqs  []*appendReq
-	batch *pdb.Batch // nil when the group wrote nothing
-	next  uint64     // the log's end once the group is durable
-	err   error      // from applying the batch
+	reqs     []*appendReq
+	batch    *pdb.Batch // nil when the group wrote nothing
+	next     uint64     // the log's end once the group is durable
+	err      error      // from applying the batch
+	deferred bool       // every append of the group is deferred
+	syncing  bool       // the batch's fsync is under way: SyncWait for it
 }
 
 var (
 	_ store.Store             = (*Store)(nil)
 	_ store.AppliedSubscriber = (*Store)(nil)
+	_ store.DeferredAppender  = (*Store)(nil)
 )
 
 type pendRef struct {
@@ -131,11 +144,12 @@ type appendReq struct {
 	// seen says what the appender's own lookup found for each event id,
 	// with the log applied up to snap: 0 not looked up, 1 absent, 2 present
 	// at pos[i] with the same content.
-	seen []uint8
-	snap uint64
-	pos  []store.Position
-	err  error
-	done chan struct{}
+	seen     []uint8
+	snap     uint64
+	pos      []store.Position
+	err      error
+	done     chan struct{}
+	deferred bool // its fsync may wait for one to share (AppendDeferred)
 }
 
 // blockSize is the uncompressed size of the log's sstable blocks.
@@ -149,6 +163,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.SyncDelay == 0 {
+		o.SyncDelay = DefaultSyncDelay
 	}
 	popts := &pdb.Options{
 		CacheSize:          64 << 20,
@@ -288,7 +305,7 @@ func (s *Store) Partitions() int { return s.partitions }
 
 // Append implements store.Store.
 func (s *Store) Append(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) ([]store.Position, error) {
-	r, err := s.enqueue(ctx, stream, expected, events)
+	r, err := s.enqueue(ctx, stream, expected, events, false)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +319,20 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 
 // AppendAsync implements store.AsyncAppender.
 func (s *Store) AppendAsync(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
-	r, err := s.enqueue(ctx, stream, expected, events)
+	r, err := s.enqueue(ctx, stream, expected, events, false)
+	if err != nil {
+		return store.Settled(nil, err)
+	}
+	return r
+}
+
+// AppendDeferred implements store.DeferredAppender. A group of appends
+// that are all deferred is written without asking for an fsync; it
+// becomes durable with the fsync of the next group that asks for one, or,
+// if none comes within Options.SyncDelay, with one the store makes for
+// it. Either way one fsync serves every deferred group before it.
+func (s *Store) AppendDeferred(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) store.Pending {
+	r, err := s.enqueue(ctx, stream, expected, events, s.opts.SyncDelay > 0 && !s.opts.NoSync)
 	if err != nil {
 		return store.Settled(nil, err)
 	}
@@ -321,7 +351,7 @@ func (r *appendReq) Wait() ([]store.Position, error) {
 // request's done channel is closed once it has its outcome: the writer
 // and the acker settle every request they take, and Close every one they
 // left in the queue.
-func (s *Store) enqueue(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event) (*appendReq, error) {
+func (s *Store) enqueue(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event, deferred bool) (*appendReq, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -329,7 +359,7 @@ func (s *Store) enqueue(ctx context.Context, stream string, expected store.Expec
 		return nil, store.ErrClosed
 	}
 	r := &appendReq{stream: stream, expected: expected, events: events,
-		enc: make([][]byte, len(events)), fresh: make([]bool, len(events)), done: make(chan struct{})}
+		enc: make([][]byte, len(events)), fresh: make([]bool, len(events)), done: make(chan struct{}), deferred: deferred}
 	for i, e := range events {
 		r.fresh[i] = e != nil && e.ID == ""
 	}
@@ -367,7 +397,7 @@ func (s *Store) writer() {
 	for {
 		select {
 		case r := <-s.reqs:
-			g := &group{reqs: make([]*appendReq, 1, 64)}
+			g := &group{reqs: make([]*appendReq, 1, 64), deferred: r.deferred}
 			g.reqs[0] = r
 			n := len(r.events)
 		drain:
@@ -375,6 +405,7 @@ func (s *Store) writer() {
 				select {
 				case r := <-s.reqs:
 					g.reqs = append(g.reqs, r)
+					g.deferred = g.deferred && r.deferred
 					n += len(r.events)
 				default:
 					break drain
@@ -406,10 +437,11 @@ func (s *Store) apply(g *group) {
 		return
 	}
 	g.batch = b
-	if s.opts.NoSync {
+	if s.opts.NoSync || g.deferred {
 		g.err = b.Commit(pdb.NoSync)
 	} else {
 		g.err = s.db.ApplyNoSyncWait(b, pdb.Sync)
+		g.syncing = g.err == nil
 	}
 	if g.err != nil {
 		s.fail(g.err)
@@ -431,34 +463,95 @@ func (s *Store) apply(g *group) {
 }
 
 // acker waits for each group's fsync, in order, then makes its events
-// visible and answers its appends.
+// visible and answers its appends. A deferred group asked for no fsync: it
+// is held until the next group that has one, whose fsync covers it (the
+// WAL is written in order), or until it has waited SyncDelay, when the
+// acker syncs the log for every group it holds.
 func (s *Store) acker() {
-	for g := range s.acks {
-		if g.batch != nil {
-			if g.err == nil && !s.opts.NoSync {
-				g.err = g.batch.SyncWait()
-			}
-			g.batch.Close()
+	var held []*group
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	// release makes the held groups durable with err, the outcome of the
+	// fsync that covers them, and answers them.
+	release := func(err error) {
+		timer.Stop()
+		for _, h := range held {
+			s.settle(h, err)
 		}
+		clear(held)
+		held = held[:0]
+	}
+	for {
+		var g *group
+		select {
+		case g = <-s.acks:
+		case <-timer.C:
+			release(s.syncLog())
+			continue
+		}
+		if g == nil { // the writer has stopped
+			if len(held) > 0 {
+				release(s.syncLog())
+			}
+			return
+		}
+		if g.deferred && g.err == nil && (g.batch != nil || len(held) > 0) {
+			if len(held) == 0 {
+				timer.Reset(s.opts.SyncDelay)
+			}
+			held = append(held, g)
+			continue
+		}
+		var err error
+		switch {
+		case g.syncing:
+			err = g.batch.SyncWait()
+		case len(held) > 0:
+			err = s.syncLog() // g wrote nothing, or failed: sync for the held groups
+		}
+		if len(held) > 0 {
+			release(err)
+		}
+		s.settle(g, err)
+	}
+}
+
+// syncLog makes everything written to the WAL so far durable, with an
+// empty record written with an fsync.
+func (s *Store) syncLog() error {
+	if s.opts.NoSync {
+		return nil
+	}
+	return s.db.LogData(nil, pdb.Sync)
+}
+
+// settle closes g's batch and answers its appends, once the fsync that
+// makes g durable has returned syncErr.
+func (s *Store) settle(g *group, syncErr error) {
+	if g.batch != nil {
 		if g.err == nil {
-			if errp := s.broken.Load(); errp != nil {
-				g.err = *errp // an earlier group failed; this one may rest on it
-			}
+			g.err = syncErr
 		}
-		if g.err != nil {
-			s.fail(g.err)
-			for _, r := range g.reqs {
-				if r.err == nil {
-					r.err, r.pos = g.err, nil
-				}
-			}
-		} else if g.next > s.head.Load() {
-			s.head.Store(g.next)
-			s.notifier.Advance(g.next)
+		g.batch.Close()
+	}
+	if g.err == nil {
+		if errp := s.broken.Load(); errp != nil {
+			g.err = *errp // an earlier group failed; this one may rest on it
 		}
+	}
+	if g.err != nil {
+		s.fail(g.err)
 		for _, r := range g.reqs {
-			close(r.done)
+			if r.err == nil {
+				r.err, r.pos = g.err, nil
+			}
 		}
+	} else if g.next > s.head.Load() {
+		s.head.Store(g.next)
+		s.notifier.Advance(g.next)
+	}
+	for _, r := range g.reqs {
+		close(r.done)
 	}
 }
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, cfg Config) {
 		{"SubscribeApplied", testSubscribeApplied},
 		{"AppendAsync", testAppendAsync},
 		{"AppendAsyncClose", testAppendAsyncClose},
+		{"AppendDeferred", testAppendDeferred},
 		{"SlowSubscriber", testSlowSubscriber},
 		{"Get", testGet},
 		{"Close", testClose},
@@ -635,6 +636,98 @@ func testAppendAsync(t *testing.T, cfg Config) {
 		if r.Stream != "async" || r.StreamPosition != uint64(i) {
 			t.Fatalf("record %d: stream %s position %d", i, r.Stream, r.StreamPosition)
 		}
+	}
+}
+
+// testAppendDeferred interleaves deferred appends (store.AppendDeferred)
+// with plain ones from several goroutines, each on its own stream with
+// exact expected versions: every append settles at the place it was made
+// in, a subscriber reads every event once, duplicates of deferred events
+// get their positions back, and a durable store keeps them all across a
+// reopen, the deferred appends made last included.
+func testAppendDeferred(t *testing.T, cfg Config) {
+	dir := t.TempDir()
+	s, err := cfg.Open(t, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, appends = 4, 200
+	sub, err := s.Subscribe(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("d-%d", w)
+			var pending []store.Pending
+			for i := range appends {
+				exp := store.Exact(uint64(i) - 1)
+				if i == 0 {
+					exp = store.NoStream
+				}
+				evs := []*event.Event{Ev(fmt.Sprintf("d-%d-%d", w, i), "t", stream)}
+				if i%3 == 2 {
+					pending = append(pending, store.AppendAsync(ctx, s, stream, exp, evs))
+				} else {
+					pending = append(pending, store.AppendDeferred(ctx, s, stream, exp, evs))
+				}
+			}
+			for i, p := range pending {
+				pos, err := p.Wait()
+				if err == nil && pos[0].Stream != uint64(i) {
+					err = fmt.Errorf("stream position %d, want %d", pos[0].Stream, i)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("%s append %d: %w", stream, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range writers * appends {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		r, err := sub.Next(rctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(seen), err)
+		}
+		if seen[r.Event.ID] {
+			t.Fatalf("event %s read twice", r.Event.ID)
+		}
+		seen[r.Event.ID] = true
+	}
+	// A repeat of a deferred event gets its original positions.
+	repeat := store.AppendDeferred(ctx, s, "d-0", store.Any, []*event.Event{Ev("d-0-7", "t", "d-0")})
+	if pos, err := repeat.Wait(); err != nil || pos[0].Stream != 7 {
+		t.Fatalf("repeat = %v, %v; want stream position 7", pos, err)
+	}
+	// Deferred appends made just before Close settle, and are kept.
+	last := store.AppendDeferred(ctx, s, "d-last", store.NoStream, []*event.Event{Ev("d-last", "t", "d-last")})
+	if _, err := last.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	before := CheckLog(t, s)
+	if len(before) != writers*appends+1 {
+		t.Fatalf("log holds %d events, want %d", len(before), writers*appends+1)
+	}
+	if !cfg.Durable {
+		return
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, cfg, dir, store.Options{})
+	if after := CheckLog(t, s); len(after) != len(before) {
+		t.Fatalf("reopened log holds %d events, want %d", len(after), len(before))
 	}
 }
 
