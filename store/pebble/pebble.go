@@ -96,6 +96,7 @@ type Store struct {
 	applied    atomic.Uint64 // events applied: a Get sees every one below
 	ids        atomic.Pointer[idFilter]
 	broken     atomic.Pointer[error]
+	tail       tail // the latest records, for subscriptions
 
 	// closeMu keeps reads from racing db.Close.
 	closeMu struct {
@@ -111,6 +112,35 @@ type Store struct {
 	// the writer can trust a lookup an appender made at that point or later.
 	recent     map[string]struct{}
 	recentFrom uint64
+	// vals holds the encoded records of the group being planned, for the
+	// tail. Small records share arenas, which the tail keeps while it
+	// holds any of their records.
+	vals      [][]byte
+	arena     []byte
+	arenaWant int // bytes the group's records may still need
+}
+
+// Arenas of the records of a group (see recordBuf).
+const (
+	recordArena = 256 << 10
+	ownArenaMin = 16 << 10 // records at least this large get their own
+)
+
+// recordBuf returns an empty buffer with room for n bytes, for a record
+// of the group being planned: a slice of the current arena, or a buffer
+// of its own for a large record, so that the tail, holding a record,
+// never keeps much more memory alive than the record's own.
+func (s *Store) recordBuf(n int) []byte {
+	s.arenaWant -= n
+	if n >= ownArenaMin {
+		return make([]byte, 0, n)
+	}
+	if cap(s.arena)-len(s.arena) < n {
+		s.arena = make([]byte, 0, min(max(s.arenaWant+n, 4<<10), recordArena))
+	}
+	start := len(s.arena)
+	s.arena = s.arena[:start+n]
+	return s.arena[start : start : start+n]
 }
 
 // group is the appends of one Pebble batch.
@@ -427,6 +457,12 @@ func (s *Store) apply(g *group) {
 	}
 	b := s.db.NewBatch()
 	start := s.next
+	s.vals, s.arena, s.arenaWant = s.vals[:0], nil, 0
+	for _, r := range g.reqs {
+		for _, enc := range r.enc {
+			s.arenaWant += recordHeadMax + len(r.stream) + len(enc)
+		}
+	}
 	for _, r := range g.reqs {
 		r.err = s.plan(b, r)
 	}
@@ -447,6 +483,8 @@ func (s *Store) apply(g *group) {
 		s.fail(g.err)
 		return
 	}
+	s.tail.push(start, s.vals)
+	clear(s.vals)
 	s.applied.Store(s.next)
 	s.appliedN.Advance(s.next)
 	if s.ids.Load().full() {
@@ -662,7 +700,6 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 	}
 	now := time.Now().UnixNano()
 	var key [9]byte
-	val := make([]byte, 0, 512)
 	for i, e := range r.events {
 		switch {
 		case kind[i] == 1:
@@ -678,8 +715,10 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 
 		key[0] = prefixGlobal
 		binary.BigEndian.PutUint64(key[1:], p.Global)
-		val = appendRecordHead(val[:0], r.stream, p.Stream, event.Partition(e.CorrelationID, s.partitions), now)
+		val := s.recordBuf(recordHeadMax + len(r.stream) + len(r.enc[i]))
+		val = appendRecordHead(val, r.stream, p.Stream, event.Partition(e.CorrelationID, s.partitions), now)
 		val = append(val, r.enc[i]...)
+		s.vals = append(s.vals, val)
 		b.Set(key[:], val, nil)
 		b.Set(streamKey(r.stream, p.Stream), key[1:], nil)
 		b.Set(idKey(e.ID), key[1:], nil)
@@ -778,6 +817,9 @@ func globalKey(g uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{prefixGlobal}, g)
 }
 
+// recordHeadMax bounds the size of a record's head, less its stream name.
+const recordHeadMax = 4 * binary.MaxVarintLen64
+
 func appendRecordHead(dst []byte, stream string, spos uint64, part uint32, nanos int64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(stream)))
 	dst = append(dst, stream...)
@@ -851,6 +893,8 @@ const (
 	maxSlab  = 64
 )
 
+// record decodes the record at global position g from v, which it copies:
+// Pebble owns v only until its iterator moves.
 func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
 	if len(v) > cap(d.arena)-len(d.arena) {
 		size := min(max(2*cap(d.arena), minArena), maxArena)
@@ -858,7 +902,13 @@ func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
 	}
 	start := len(d.arena)
 	d.arena = append(d.arena, v...)
-	raw, err := parseRecord(d.arena[start:len(d.arena):len(d.arena)])
+	return d.shared(g, d.arena[start:len(d.arena):len(d.arena)])
+}
+
+// shared decodes the record at global position g from v, which must never
+// change: the record's strings and data alias it.
+func (d *decoder) shared(g uint64, v []byte) (store.Record, error) {
+	raw, err := parseRecord(v)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
 	}
@@ -898,13 +948,16 @@ func (s *Store) readAll(from uint64, limit int, end *atomic.Uint64) ([]store.Rec
 		return nil, nil
 	}
 	n := min(uint64(limit), head-from)
+	d := decoder{left: int(n)}
+	if out, ok, err := s.tail.read(from, from+n, &d); ok {
+		return out, err
+	}
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: globalKey(from), UpperBound: globalKey(from + n)})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
 	out := make([]store.Record, 0, n)
-	d := decoder{left: int(n)}
 	for ok := it.First(); ok; ok = it.Next() {
 		g := binary.BigEndian.Uint64(it.Key()[1:])
 		rec, err := d.record(g, it.Value())
