@@ -178,10 +178,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads the request body, or returns the error response to give.
 func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, response, bool) {
-	tooLarge := errorResponse(http.StatusRequestEntityTooLarge, CodeTooLarge,
-		fmt.Sprintf("the body is over the limit of %d bytes", h.maxBody))
+	tooLarge := func() response {
+		return errorResponse(http.StatusRequestEntityTooLarge, CodeTooLarge,
+			fmt.Sprintf("the body is over the limit of %d bytes", h.maxBody))
+	}
 	if r.ContentLength > h.maxBody {
-		return nil, tooLarge, false
+		return nil, tooLarge(), false
 	}
 	rd := http.MaxBytesReader(w, r.Body, h.maxBody)
 	var body []byte
@@ -198,7 +200,7 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, resp
 	}
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, tooLarge, false
+			return nil, tooLarge(), false
 		}
 		return nil, errorResponse(http.StatusBadRequest, CodeInvalidMessage, "reading the body: "+err.Error()), false
 	}

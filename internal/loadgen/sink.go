@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math"
 	"net"
 	"net/http"
@@ -30,8 +29,7 @@ const heartbeatEvery = 30 * time.Second
 type sink struct {
 	r       *run
 	agentID string
-	srv     *http.Server
-	served  chan struct{} // closed when srv.Serve returns
+	srv     *agentServer
 	stopHB  chan struct{}
 	hbDone  chan struct{}
 
@@ -44,8 +42,6 @@ type sink struct {
 	notify     chan struct{}
 	histMu     sync.Mutex
 	hist       *Histogram
-	connMu     sync.Mutex
-	fresh      map[net.Conn]struct{} // connections that have not sent a request yet
 	warnings   []string
 	registered bool
 }
@@ -54,8 +50,8 @@ type sink struct {
 func startSink(ctx context.Context, r *run) (*sink, error) {
 	s := &sink{
 		r: r, agentID: r.id + "-sink", hist: NewHistogram(),
-		served: make(chan struct{}), stopHB: make(chan struct{}), hbDone: make(chan struct{}),
-		notify: make(chan struct{}, 1), fresh: map[net.Conn]struct{}{},
+		stopHB: make(chan struct{}), hbDone: make(chan struct{}),
+		notify: make(chan struct{}, 1),
 	}
 	s.target.Store(math.MaxInt64)
 	ln, err := net.Listen("tcp", r.cfg.SinkAddr)
@@ -66,25 +62,12 @@ func startSink(ctx context.Context, r *run) (*sink, error) {
 	if endpoint == "" {
 		endpoint = (&url.URL{Scheme: "http", Host: ln.Addr().String(), Path: "/"}).String()
 	}
-	s.srv = &http.Server{
-		Handler:           webhook.Handler(webhook.HandlerConfig{Secret: r.cfg.Secret}, s.take),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
-		ConnState: func(c net.Conn, st http.ConnState) {
-			s.connMu.Lock()
-			defer s.connMu.Unlock()
-			if st == http.StateNew {
-				s.fresh[c] = struct{}{}
-			} else {
-				delete(s.fresh, c)
-			}
-		},
-	}
-	go func() {
-		defer close(s.served)
-		s.srv.Serve(ln)
-	}()
+	s.srv = startAgentServer(ln, agentServerConfig{
+		Handler: webhook.Handler(webhook.HandlerConfig{Secret: r.cfg.Secret}, s.take),
+		// Above the handler's own limit, so that it answers a body too
+		// large itself.
+		MaxBodyBytes: 2 * webhook.DefaultMaxBodyBytes,
+	})
 	if err := s.register(ctx, endpoint); err != nil {
 		s.stop()
 		return nil, err
@@ -295,20 +278,7 @@ func (s *sink) stop() {
 			s.warnings = append(s.warnings, "unregistering the bench agent: "+err.Error())
 		}
 	}
-	// Shutdown waits for requests in progress, but also for up to 5 s for
-	// connections that never sent one (spares the server's client dialed):
-	// close those at once.
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.srv.Shutdown(ctx) }()
-	<-s.served // the listener is closed: no new connection comes
-	s.connMu.Lock()
-	for c := range s.fresh {
-		c.Close()
-	}
-	s.connMu.Unlock()
-	if err := <-done; err != nil {
-		s.srv.Close()
-	}
+	// Idle connections, and those that never sent a request, are closed
+	// at once; requests in progress get a few seconds to be answered.
+	s.srv.shutdown(5 * time.Second)
 }
