@@ -15,30 +15,28 @@ func (e *Engine) newSlot(r *rule, cp **corrState, key string) *slot {
 		return nil
 	}
 	if *cp == nil {
-		*cp = e.newCorr(key)
+		*cp = e.newCorr(key, e.keyHash)
 	}
 	e.partials++
 	if r.kind == KindSequence {
 		e.m.activeSequences++
 	}
 	s := (*cp).add(r)
-	// Size the buffers for the rule at once, rather than growing them one
+	// Size the buffer for the rule at once, rather than growing it one
 	// append at a time: slots trade buffers as they come and go.
-	if r.ids > cap(s.ids) {
-		s.ids = make([]string, 0, r.ids)
-	}
-	if r.times > cap(s.times) {
-		s.times = make([]int64, 0, r.times)
+	if r.marks > cap(s.marks) {
+		s.marks = make([]mark, 0, r.marks)
 	}
 	return s
 }
 
 // releaseSlot drops s (which points into c.slots) and its timer.
 func (e *Engine) releaseSlot(c *corrState, s *slot) {
-	if s.timer != nil {
-		e.timers.remove(s.timer.index)
-		e.freeTimer(s.timer)
-		s.timer = nil
+	if s.timer != 0 {
+		num := s.timer - 1
+		e.timers.remove(int(e.timers.all[num].index))
+		e.timers.release(num)
+		s.timer = 0
 	}
 	e.partials--
 	if s.r.kind == KindSequence {
@@ -47,12 +45,14 @@ func (e *Engine) releaseSlot(c *corrState, s *slot) {
 	c.remove(s)
 }
 
-// newCorr creates the state of a correlation, evicting the one quiet the
-// longest when at the cap.
-func (e *Engine) newCorr(key string) *corrState {
-	if len(e.corrs) >= e.cfg.MaxCorrelations && e.head != nil {
-		e.m.correlationsEvicted++
-		e.dropCorr(e.head)
+// newCorr creates the state of the correlation key, whose hash is h,
+// evicting the one quiet the longest when at the cap.
+func (e *Engine) newCorr(key string, h uint32) *corrState {
+	if e.corrs.n >= e.cfg.MaxCorrelations {
+		if old, _ := e.corrs.oldest(); old != nil {
+			e.m.correlationsEvicted++
+			e.dropCorr(old)
+		}
 	}
 	var c *corrState
 	if n := len(e.free); n > 0 {
@@ -63,42 +63,8 @@ func (e *Engine) newCorr(key string) *corrState {
 		c = &corrState{}
 	}
 	c.key = key
-	c.last = e.clock
-	c.prev, c.next = e.tail, nil
-	if e.tail != nil {
-		e.tail.next = c
-	} else {
-		e.head = c
-	}
-	e.tail = c
-	e.corrs[key] = c
+	e.corrs.insert(c, h, e.clock)
 	return c
-}
-
-// touch marks activity in c: it moves to the end of the activity list.
-func (e *Engine) touch(c *corrState) {
-	c.last = e.clock
-	if e.tail == c {
-		return
-	}
-	e.unlink(c)
-	c.prev = e.tail
-	e.tail.next = c
-	e.tail = c
-}
-
-func (e *Engine) unlink(c *corrState) {
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else {
-		e.head = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	} else {
-		e.tail = c.prev
-	}
-	c.prev, c.next = nil, nil
 }
 
 // maxFree bounds the correlation states kept for reuse.
@@ -108,15 +74,14 @@ const maxFree = 4096
 func (e *Engine) dropCorr(c *corrState) {
 	for len(c.slots) > 0 {
 		s := &c.slots[len(c.slots)-1]
-		if s.timer != nil {
+		if s.timer != 0 {
 			e.m.timersDropped++
 		}
 		e.releaseSlot(c, s)
 	}
 	clear(c.events)
 	c.events = c.events[:0]
-	e.unlink(c)
-	delete(e.corrs, c.key)
+	e.corrs.remove(c)
 	c.key = ""
 	if len(e.free) < maxFree {
 		e.free = append(e.free, c)
@@ -126,7 +91,11 @@ func (e *Engine) dropCorr(c *corrState) {
 // evictIdle drops the correlations quiet for longer than the idle
 // timeout.
 func (e *Engine) evictIdle() {
-	for c := e.head; c != nil && c.last+e.idle < e.clock; c = e.head {
+	for {
+		c, last := e.corrs.oldest()
+		if c == nil || last+e.idle >= e.clock {
+			return
+		}
 		e.m.correlationsIdled++
 		e.dropCorr(c)
 	}
@@ -187,22 +156,6 @@ func (e *Engine) duplicate(id string) bool {
 	return e.dedup.seen(e.dedup.hash(id))
 }
 
-func (e *Engine) newTimer() *timer {
-	if n := len(e.freeTim); n > 0 {
-		t := e.freeTim[n-1]
-		e.freeTim = e.freeTim[:n-1]
-		return t
-	}
-	return &timer{}
-}
-
-func (e *Engine) freeTimer(t *timer) {
-	*t = timer{index: -1}
-	if len(e.freeTim) < maxFree {
-		e.freeTim = append(e.freeTim, t)
-	}
-}
-
 // triggerIDs returns a slice of n strings cut from a shared chunk, so
 // actions do not each allocate one.
 func (e *Engine) triggerIDs(n int) []string {
@@ -214,21 +167,27 @@ func (e *Engine) triggerIDs(n int) []string {
 	return e.trChunk[l : l+n : l+n]
 }
 
+// markIDs returns the ids of marks in a slice cut by triggerIDs, with
+// extra elements left for the caller to fill.
+func (e *Engine) markIDs(marks []mark, extra int) []string {
+	ids := e.triggerIDs(len(marks) + extra)
+	for i := range marks {
+		ids[i] = marks[i].id
+	}
+	return ids
+}
+
 // actionID returns the id of r's action on the triggers: ActionID, with
-// the rule's prefix encoded once and the hash state reused.
+// the rule's prefix encoded once.
 func (e *Engine) actionID(r *rule, ids []string) string {
-	e.scratch = appendTriggers(e.scratch[:0], ids)
-	h := e.sha
-	h.Reset()
-	h.Write(r.idPrefix)
-	h.Write(e.scratch)
-	sum := (*[sha256.Size]byte)(h.Sum(e.sum[:0]))
+	e.scratch = appendTriggers(append(e.scratch[:0], r.idPrefix...), ids)
+	sum := sha256.Sum256(e.scratch)
 	// Ids are cut from a shared chunk that is only ever appended to, so
 	// the bytes under a returned string never change.
 	if cap(e.idChunk)-len(e.idChunk) < 36 {
 		e.idChunk = make([]byte, 0, 36*256)
 	}
 	n := len(e.idChunk)
-	e.idChunk = appendShapedID(e.idChunk, sum)
+	e.idChunk = appendShapedID(e.idChunk, &sum)
 	return unsafe.String(&e.idChunk[n], 36)
 }

@@ -37,6 +37,11 @@ func (d *dedup) hash(id string) uint64 {
 // seen reports whether h is remembered, remembering it when not and
 // forgetting the oldest hash when the window is full.
 func (d *dedup) seen(h uint64) bool {
+	// Read the home entry of the oldest hash before probing for h: the
+	// two reads are independent, so their cache misses overlap.
+	old := d.ring[d.pos]
+	oi := d.slot(old)
+	oe := d.table[oi]
 	i := d.slot(h)
 	for d.table[i] != 0 {
 		if d.table[i] == h {
@@ -45,7 +50,7 @@ func (d *dedup) seen(h uint64) bool {
 		i = (i + 1) & d.mask
 	}
 	if d.filled {
-		d.delete(d.ring[d.pos])
+		d.delete(old, oi, oe)
 	}
 	d.table[d.insertAt(h)] = h
 	d.ring[d.pos] = h
@@ -67,15 +72,16 @@ func (d *dedup) insertAt(h uint64) uint64 {
 	return i
 }
 
-// delete removes h, shifting back the entries that follow it so every
-// entry stays reachable from its home slot.
-func (d *dedup) delete(h uint64) {
-	i := d.slot(h)
-	for d.table[i] != h {
-		if d.table[i] == 0 {
+// delete removes h, whose home slot is i holding en, shifting back the
+// entries that follow it so every entry stays reachable from its home
+// slot.
+func (d *dedup) delete(h, i, en uint64) {
+	for en != h {
+		if en == 0 {
 			return
 		}
 		i = (i + 1) & d.mask
+		en = d.table[i]
 	}
 	for {
 		d.table[i] = 0

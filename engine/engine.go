@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"hash"
 	"math"
 	"time"
 
@@ -37,13 +35,12 @@ type Engine struct {
 
 	clock int64 // the latest event time seen, ns since the Unix epoch
 
-	corrs      map[string]*corrState
-	head, tail *corrState // activity list, oldest first
-	free       []*corrState
-	partials   int
+	corrs    corrIndex
+	keyHash  uint32 // the corrIndex hash of the current event's correlation
+	free     []*corrState
+	partials int
 
-	timers   timerHeap
-	freeTim  []*timer
+	timers   timerQueue
 	timerSeq uint64
 
 	recent    []*event.Event // mirrored ring of 2*RecentEvents
@@ -55,11 +52,9 @@ type Engine struct {
 
 	ctx     evalCtx
 	scratch []byte
-	sha     hash.Hash         // SHA-256, reset for each action id
-	sum     [sha256.Size]byte // its output
-	idChunk []byte            // action id strings are cut from it
-	trChunk []string          // trigger id slices are cut from it
-	start   int               // index in dst of the first action of the current event
+	idChunk []byte   // action id strings are cut from it
+	trChunk []string // trigger id slices are cut from it
+	start   int      // index in dst of the first action of the current event
 
 	m counters
 }
@@ -80,8 +75,7 @@ func New(chs []*choreography.Choreography, cfg Config) (*Engine, error) {
 		cfg:   cfg,
 		rules: rules,
 		idle:  int64(cfg.IdleTimeout),
-		corrs: make(map[string]*corrState),
-		sha:   sha256.New(),
+		corrs: newCorrIndex(),
 	}
 	e.byType, e.wild = buildIndex(rules)
 	for _, r := range rules {
@@ -121,10 +115,10 @@ func (e *Engine) Now() time.Time {
 // appends a TimerEventType event at that time, so that the firing is in
 // the log.
 func (e *Engine) NextTimer() (time.Time, bool) {
-	if len(e.timers) == 0 {
+	if len(e.timers.heap) == 0 {
 		return time.Time{}, false
 	}
-	return fromNanos(e.timers[0].due), true
+	return fromNanos(e.timers.heap[0].due), true
 }
 
 // Process evaluates one event and returns the actions it causes: first
@@ -137,6 +131,18 @@ func (e *Engine) Process(ev *event.Event) []Action { return e.AppendProcess(nil,
 // AppendProcess is Process appending the actions to dst, so a caller that
 // reuses dst allocates nothing for them.
 func (e *Engine) AppendProcess(dst []Action, ev *event.Event) []Action {
+	// Look up the correlation before the duplicate check: the look-up
+	// changes nothing, and its memory reads overlap those of the check.
+	// Timers firing before the event may change the correlations, in
+	// which case the look-up is repeated.
+	key := ev.Correlation()
+	var c *corrState
+	var changes uint64
+	if e.hasCorr {
+		e.keyHash = e.corrs.hash(key)
+		c = e.corrs.find(key, e.keyHash)
+		changes = e.corrs.changes
+	}
 	if e.duplicate(ev.ID) {
 		e.m.duplicates++
 		return dst
@@ -164,13 +170,14 @@ func (e *Engine) AppendProcess(dst []Action, ev *event.Event) []Action {
 		srcCount = e.countSource(ev.Source)
 	}
 
-	key := ev.Correlation()
-	var c *corrState
 	if e.hasCorr {
-		if c = e.corrs[key]; c != nil {
-			e.touch(c)
+		if e.corrs.changes != changes {
+			c = e.corrs.find(key, e.keyHash)
+		}
+		if c != nil {
+			e.corrs.touch(c, e.clock)
 		} else if e.needs&condition.VarCorrelatedEvents != 0 {
-			c = e.newCorr(key)
+			c = e.newCorr(key, e.keyHash)
 		}
 		if c != nil && e.needs&condition.VarCorrelatedEvents != 0 {
 			e.appendCorrelated(c, ev)
@@ -229,11 +236,11 @@ func (e *Engine) Flush() []Action { return e.AppendFlush(nil) }
 
 // AppendFlush is Flush appending to dst.
 func (e *Engine) AppendFlush(dst []Action) []Action {
-	if len(e.timers) == 0 {
+	if len(e.timers.heap) == 0 {
 		return dst
 	}
-	last := e.timers[0].due
-	for _, t := range e.timers {
+	last := e.timers.heap[0].due
+	for _, t := range e.timers.heap {
 		last = max(last, t.due)
 	}
 	return e.advance(dst, last, true)
@@ -242,17 +249,17 @@ func (e *Engine) AppendFlush(dst []Action) []Action {
 // advance fires the timers due before t (or at t when inclusive), then
 // sets the clock to t and evicts idle correlations.
 func (e *Engine) advance(dst []Action, t int64, inclusive bool) []Action {
-	for len(e.timers) > 0 {
-		tm := e.timers[0]
-		if tm.due > t || (tm.due == t && !inclusive) {
+	for len(e.timers.heap) > 0 {
+		ref := e.timers.heap[0]
+		if ref.due > t || (ref.due == t && !inclusive) {
 			break
 		}
 		e.timers.remove(0)
-		if tm.due > e.clock {
-			e.clock = tm.due
+		if ref.due > e.clock {
+			e.clock = ref.due
 			e.evictIdle()
 		}
-		dst = e.fireAbsence(dst, tm)
+		dst = e.fireAbsence(dst, ref.num)
 	}
 	if t > e.clock {
 		e.clock = t
@@ -326,22 +333,19 @@ func (e *Engine) sequence(dst []Action, r *rule, cp **corrState, key string, ev 
 		if s = e.newSlot(r, cp, key); s == nil {
 			return dst
 		}
-		s.step = 1
 		s.last = t
-		s.ids = append(s.ids, ev.ID)
+		s.marks = append(s.marks, mark{ev.ID, t})
 		return dst
 	}
-	if r.steps[s.step] != ev.Type {
+	if r.steps[len(s.marks)] != ev.Type {
 		return dst
 	}
-	s.step++
 	s.last = t
-	s.ids = append(s.ids, ev.ID)
-	if s.step < len(r.steps) {
+	s.marks = append(s.marks, mark{ev.ID, t})
+	if len(s.marks) < len(r.steps) {
 		return dst
 	}
-	ids := e.triggerIDs(len(s.ids))
-	copy(ids, s.ids)
+	ids := e.markIDs(s.marks, 0)
 	e.m.completedSequences++
 	e.releaseSlot(*cp, s)
 	return e.emit(dst, r, key, t, ev.Hops, ids)
@@ -357,13 +361,10 @@ func (e *Engine) temporalRequired(r *rule, i int, cp **corrState, key string, ev
 		if s = e.newSlot(r, cp, key); s == nil {
 			return
 		}
-		for range r.required {
-			s.ids = append(s.ids, "")
-			s.times = append(s.times, 0)
-		}
+		s.marks = s.marks[:len(r.required)]
+		clear(s.marks)
 	}
-	s.ids[i] = ev.ID
-	s.times[i] = t
+	s.marks[i] = mark{ev.ID, t}
 }
 
 // temporalTrigger fires when every required event was seen in the
@@ -377,17 +378,16 @@ func (e *Engine) temporalTrigger(dst []Action, r *rule, c *corrState, key string
 	if s == nil {
 		return dst
 	}
-	for i, id := range s.ids {
-		if id == "" || t-s.times[i] > r.window {
+	for _, m := range s.marks {
+		if m.id == "" || t-m.t > r.window {
 			return dst
 		}
 	}
 	if !e.eval(r) {
 		return dst
 	}
-	ids := e.triggerIDs(len(s.ids) + 1)
-	copy(ids, s.ids)
-	ids[len(s.ids)] = ev.ID
+	ids := e.markIDs(s.marks, 1)
+	ids[len(s.marks)] = ev.ID
 	e.releaseSlot(c, s)
 	return e.emit(dst, r, key, t, ev.Hops, ids)
 }
@@ -417,22 +417,18 @@ func (e *Engine) threshold(dst []Action, r *rule, cp **corrState, key string, ev
 	// Drop what fell out of the window (inclusive: an event exactly
 	// time_window old still counts).
 	n := 0
-	for i := range s.times {
-		if t-s.times[i] <= r.window {
-			s.times[n] = s.times[i]
-			s.ids[n] = s.ids[i]
+	for i := range s.marks {
+		if t-s.marks[i].t <= r.window {
+			s.marks[n] = s.marks[i]
 			n++
 		}
 	}
-	clear(s.ids[n:])
-	s.ids, s.times = s.ids[:n], s.times[:n]
-	s.ids = append(s.ids, ev.ID)
-	s.times = append(s.times, t)
-	if len(s.ids) < r.threshold {
+	clear(s.marks[n:])
+	s.marks = append(s.marks[:n], mark{ev.ID, t})
+	if len(s.marks) < r.threshold {
 		return dst
 	}
-	ids := e.triggerIDs(len(s.ids))
-	copy(ids, s.ids)
+	ids := e.markIDs(s.marks, 0)
 	if r.global {
 		s.reset(r)
 	} else {
@@ -464,28 +460,28 @@ func (e *Engine) absenceStart(r *rule, cp **corrState, key string, ev *event.Eve
 	if s == nil {
 		return
 	}
-	tm := e.newTimer()
-	*tm = timer{due: t + r.window, seq: e.timerSeq, corr: *cp, r: r, start: ev.ID}
+	num := e.timers.add(timer{corr: *cp, r: r, start: ev.ID, due: t + r.window}, e.timerSeq)
 	e.timerSeq++
 	s.hops = ev.Hops
-	s.timer = tm
-	e.timers.push(tm)
+	s.timer = num + 1
 }
 
-// fireAbsence appends the action of an absence whose timeout ran out.
-func (e *Engine) fireAbsence(dst []Action, tm *timer) []Action {
+// fireAbsence appends the action of the absence whose timer num, taken
+// out of the heap, ran out.
+func (e *Engine) fireAbsence(dst []Action, num int32) []Action {
+	tm := e.timers.all[num]
 	c := tm.corr
 	s := c.find(tm.r)
 	hops := 0
 	if s != nil {
 		hops = s.hops
-		s.timer = nil
+		s.timer = 0
 		e.releaseSlot(c, s)
 	}
 	ids := e.triggerIDs(1)
 	ids[0] = tm.start
 	dst = e.emit(dst, tm.r, c.key, tm.due, hops, ids)
-	e.freeTimer(tm)
+	e.timers.release(num)
 	if c.empty() && c != e.ctx.corr {
 		e.dropCorr(c)
 	}

@@ -28,7 +28,7 @@ func TestIdleEvictionOrder(t *testing.T) {
 		t.Fatalf("metrics %+v; want one eviction, 3 correlations", m)
 	}
 	for _, k := range []string{"k1", "k3", "k4"} {
-		if e.corrs[k] == nil {
+		if e.corrs.find(k, e.corrs.hash(k)) == nil {
 			t.Errorf("%s evicted; want k2 evicted", k)
 		}
 	}

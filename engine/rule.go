@@ -37,7 +37,7 @@ type rule struct {
 
 	idPrefix []byte // length-prefixed choreography, kind, id
 
-	ids, times int // the buffer sizes a partial match of the rule starts with
+	marks int // the buffer size a partial match of the rule starts with
 
 	triggers, condErrors, missingKeys, capped int64
 }
@@ -200,12 +200,11 @@ func compileRules(chs []*choreography.Choreography, opts condition.Options) ([]*
 		r.idPrefix = appendIDPrefix(nil, r.chor, r.kind, r.id)
 		switch r.kind {
 		case KindSequence:
-			r.ids = len(r.steps)
+			r.marks = len(r.steps)
 		case choreography.KindTemporalSequence:
-			r.ids, r.times = len(r.required), len(r.required)
+			r.marks = len(r.required)
 		case choreography.KindThreshold:
-			r.ids = min(r.threshold, 16)
-			r.times = r.ids
+			r.marks = min(r.threshold, 16)
 		}
 	}
 	return rules, nil

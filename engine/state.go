@@ -8,35 +8,40 @@ import (
 // global threshold, within the engine).
 type slot struct {
 	r     *rule
-	step  int      // sequence: steps matched so far
-	last  int64    // sequence: event time of the last step, ns
-	hops  int      // absence: hops of the starting event
-	ids   []string // sequence: step ids; temporal: id per required event ("" unseen); threshold: ids in the window
-	times []int64  // temporal: time per required event; threshold: times in the window
-	timer *timer   // absence: the pending timeout
+	last  int64 // sequence: event time of the last step, ns
+	hops  int   // absence: hops of the starting event
+	marks []mark
+	timer int32 // absence: the pending timeout's number + 1; 0 when none
 }
 
-// reset empties s for rule r, keeping its buffers.
+// mark is an event a partial match holds: for a sequence, one per step
+// matched so far; for a temporal sequence, one per required event (id ""
+// while unseen); for a threshold, the events in the window.
+type mark struct {
+	id string
+	t  int64 // event time, ns
+}
+
+// reset empties s for rule r, keeping its buffer.
 func (s *slot) reset(r *rule) {
 	s.r = r
-	s.step, s.last, s.hops = 0, 0, 0
-	clear(s.ids)
-	s.ids = s.ids[:0]
-	s.times = s.times[:0]
-	s.timer = nil
+	s.last, s.hops = 0, 0
+	clear(s.marks)
+	s.marks = s.marks[:0]
+	s.timer = 0
 }
 
-// corrState is the state of one correlation. Correlations with state form
-// a list ordered by last activity, oldest first, for idle eviction.
+// corrState is the state of one correlation. Its number names its node in
+// the engine's corrIndex, which keeps the activity list for idle eviction.
 type corrState struct {
-	key        string
-	last       int64 // engine clock at the last event of the correlation
-	prev, next *corrState
-	slots      []slot         // the partial matches, in inline while they fit
-	events     []*event.Event // correlated_events, when some condition uses them
+	key   string
+	num   int32  // its node in the corrIndex
+	hash  uint32 // the hash bits of key the corrIndex keeps
+	slots []slot // the partial matches, in inline while they fit
 	// inline holds the first slots, beside the fields a look-up reads,
 	// so that finding a rule's slot reads no other memory.
-	inline [2]slot
+	inline [3]slot
+	events []*event.Event // correlated_events, when some condition uses them
 }
 
 // find returns the slot of rule r, or nil.
@@ -88,62 +93,92 @@ func (c *corrState) empty() bool { return len(c.slots) == 0 && len(c.events) == 
 
 // timer is a pending absence timeout.
 type timer struct {
-	due   int64
-	seq   uint64 // creation order: ties in due fire in it
 	corr  *corrState
 	r     *rule
 	start string // the id of the event that started the wait
-	index int    // position in the heap
+	due   int64
+	index int32 // position in the heap; -1 when out of it
 }
 
-// timerHeap is a min-heap by (due, seq).
-type timerHeap []*timer
+// timerRef is a timer's entry in the heap: its keys, so that ordering
+// reads no timer, and its number.
+type timerRef struct {
+	due int64
+	seq uint64 // creation order: ties in due fire in it
+	num int32
+}
 
-func (h timerHeap) less(i, j int) bool {
+// timerQueue holds the pending timers in a dense array by number, and a
+// min-heap of their references by (due, seq).
+type timerQueue struct {
+	heap []timerRef
+	all  []timer
+	free []int32 // numbers not in use
+}
+
+// add queues tm, due at tm.due and created seq-th, and returns its number.
+func (q *timerQueue) add(tm timer, seq uint64) int32 {
+	var num int32
+	if n := len(q.free); n > 0 {
+		num = q.free[n-1]
+		q.free = q.free[:n-1]
+	} else {
+		num = int32(len(q.all))
+		q.all = append(q.all, timer{})
+	}
+	tm.index = int32(len(q.heap))
+	q.all[num] = tm
+	q.heap = append(q.heap, timerRef{due: tm.due, seq: seq, num: num})
+	q.up(len(q.heap) - 1)
+	return num
+}
+
+// release forgets timer num, which must be out of the heap.
+func (q *timerQueue) release(num int32) {
+	q.all[num] = timer{index: -1}
+	q.free = append(q.free, num)
+}
+
+func (q *timerQueue) less(i, j int) bool {
+	h := q.heap
 	if h[i].due != h[j].due {
 		return h[i].due < h[j].due
 	}
 	return h[i].seq < h[j].seq
 }
 
-func (h timerHeap) swap(i, j int) {
+func (q *timerQueue) swap(i, j int) {
+	h := q.heap
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	q.all[h[i].num].index = int32(i)
+	q.all[h[j].num].index = int32(j)
 }
 
-func (h *timerHeap) push(t *timer) {
-	t.index = len(*h)
-	*h = append(*h, t)
-	h.up(t.index)
-}
-
-// remove takes the timer at index i out of the heap.
-func (h *timerHeap) remove(i int) {
-	n := len(*h) - 1
+// remove takes the timer at heap position i out of the heap.
+func (q *timerQueue) remove(i int) {
+	n := len(q.heap) - 1
 	if i != n {
-		h.swap(i, n)
-		if !h.down(i, n) {
-			h.up(i)
+		q.swap(i, n)
+		if !q.down(i, n) {
+			q.up(i)
 		}
 	}
-	(*h)[n].index = -1
-	(*h)[n] = nil
-	*h = (*h)[:n]
+	q.all[q.heap[n].num].index = -1
+	q.heap = q.heap[:n]
 }
 
-func (h timerHeap) up(j int) {
+func (q *timerQueue) up(j int) {
 	for {
 		i := (j - 1) / 2
-		if i == j || !h.less(j, i) {
+		if i == j || !q.less(j, i) {
 			break
 		}
-		h.swap(i, j)
+		q.swap(i, j)
 		j = i
 	}
 }
 
-func (h timerHeap) down(i0, n int) bool {
+func (q *timerQueue) down(i0, n int) bool {
 	i := i0
 	for {
 		j1 := 2*i + 1
@@ -151,13 +186,13 @@ func (h timerHeap) down(i0, n int) bool {
 			break
 		}
 		j := j1
-		if j2 := j1 + 1; j2 < n && h.less(j2, j1) {
+		if j2 := j1 + 1; j2 < n && q.less(j2, j1) {
 			j = j2
 		}
-		if !h.less(j, i) {
+		if !q.less(j, i) {
 			break
 		}
-		h.swap(i, j)
+		q.swap(i, j)
 		i = j
 	}
 	return i > i0
