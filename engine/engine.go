@@ -254,11 +254,15 @@ func (e *Engine) advance(dst []Action, t int64, inclusive bool) []Action {
 		if ref.due > t || (ref.due == t && !inclusive) {
 			break
 		}
-		e.timers.remove(0)
 		if ref.due > e.clock {
+			// Correlations idle by the timer's due time go first, as
+			// they would have had an event come in between; the timer
+			// may be theirs, and go with them: look again.
 			e.clock = ref.due
 			e.evictIdle()
+			continue
 		}
+		e.timers.remove(0)
 		dst = e.fireAbsence(dst, ref.num)
 	}
 	if t > e.clock {

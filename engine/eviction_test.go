@@ -46,3 +46,33 @@ func TestIdleEvictionOrder(t *testing.T) {
 		t.Fatalf("metrics %+v; want k4 idled", m)
 	}
 }
+
+// TestIdleEvictionOfTimerOwner lets a correlation go idle while it still
+// waits for an absence timer longer than the idle timeout. Whether an
+// event comes in between (the correlation is dropped then) or the next
+// event comes only after the timer's due time, the correlation is idle
+// before the timer is due: it goes, with its timer, which never fires.
+func TestIdleEvictionOfTimerOwner(t *testing.T) {
+	ch := &choreography.Choreography{Name: "c", Complex: []choreography.Complex{{
+		ID: "abs", Type: choreography.KindAbsence, EventType: "a", ExpectedEvent: "b", Timeout: time.Minute,
+		Action: "chase", TargetCapability: "y",
+	}}}
+	for _, between := range []bool{false, true} {
+		e := mustNew(t, Config{IdleTimeout: 10 * time.Second}, ch)
+		if acts := e.Process(ev("e1", "a", "k1", 0, "")); len(acts) != 0 {
+			t.Fatalf("first event decided %v", acts)
+		}
+		var acts []Action
+		if between {
+			acts = append(acts, e.Process(ev("e2", "z", "k2", 30, ""))...)
+		}
+		acts = append(acts, e.Process(ev("e3", "z", "k3", 120, ""))...)
+		acts = append(acts, e.Flush()...)
+		if len(acts) != 0 {
+			t.Fatalf("event in between %v: actions %+v; want none", between, acts)
+		}
+		if m := e.Metrics(); m.TimersDropped != 1 || m.CorrelationsIdled != 1 || m.PendingTimers != 0 {
+			t.Fatalf("event in between %v: metrics %+v; want k1 idled and its timer dropped", between, m)
+		}
+	}
+}
