@@ -17,7 +17,8 @@ import (
 // message and answers with one event, which the transport decodes and
 // validates. Both sides run in this process, so the figure counts the
 // agent's work too; with the bare agent, little more than the HTTP
-// server's.
+// server's; the last case sends the same requests through net/http's
+// client instead of the transport's fast path.
 func BenchmarkDeliver(b *testing.B) {
 	agent := func(secret []byte) http.Handler {
 		return webhook.Handler(webhook.HandlerConfig{Secret: secret},
@@ -33,17 +34,19 @@ func BenchmarkDeliver(b *testing.B) {
 		_, _ = io.WriteString(w, `[{"type":"payment_processed","data":{"ok":true}}]`)
 	})
 	for _, bc := range []struct {
-		name   string
-		secret []byte
-		agent  http.Handler
+		name    string
+		secret  []byte
+		agent   http.Handler
+		netHTTP bool // DisableFastPath: every request through net/http
 	}{
-		{"signed", []byte("benchmark-secret"), agent([]byte("benchmark-secret"))},
-		{"unsigned", nil, agent(nil)},
-		{"signed-bare-agent", []byte("benchmark-secret"), bare},
+		{"signed", []byte("benchmark-secret"), agent([]byte("benchmark-secret")), false},
+		{"unsigned", nil, agent(nil), false},
+		{"signed-bare-agent", []byte("benchmark-secret"), bare, false},
+		{"signed-bare-agent-net-http", []byte("benchmark-secret"), bare, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := newServer(b, bc.agent)
-			tr := newTransport(b, webhook.Config{Secret: bc.secret})
+			tr := newTransport(b, webhook.Config{Secret: bc.secret, DisableFastPath: bc.netHTTP})
 			d := delivery(srv.URL)
 			d.Message.Payload.TriggerEvent = trigger().AppendJSON(nil) // as the dispatcher fills it
 			b.SetParallelism(16)

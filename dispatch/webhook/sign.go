@@ -32,25 +32,37 @@ const signaturePrefix = "sha256="
 // (Unix seconds): "sha256=" and the hexadecimal HMAC-SHA256, keyed with
 // secret, of the decimal timestamp, a full stop, and body.
 func Sign(secret []byte, timestamp int64, body []byte) string {
-	return string(appendSignature(nil, hmac.New(sha256.New, secret), timestamp, body))
+	return string(newSigner(secret).appendSignature(nil, timestamp, body))
 }
 
-// appendSignature appends the signature to dst using mac, a fresh or reset
-// HMAC-SHA256 keyed with the secret.
-func appendSignature(dst []byte, mac hash.Hash, timestamp int64, body []byte) []byte {
-	var sum [sha256.Size]byte
+// signer computes MACs with an HMAC-SHA256 keyed with a secret. It holds
+// its scratch space, which would escape to the heap through the
+// hash.Hash interface if it were on the stack. A signer is used by one
+// goroutine at a time.
+type signer struct {
+	mac hash.Hash
+	ts  [24]byte
+	sum [sha256.Size]byte
+}
+
+func newSigner(secret []byte) *signer { return &signer{mac: hmac.New(sha256.New, secret)} }
+
+// appendSignature appends to dst the signature of body sent at
+// timestamp.
+func (s *signer) appendSignature(dst []byte, timestamp int64, body []byte) []byte {
 	dst = append(dst, signaturePrefix...)
-	return hex.AppendEncode(dst, macSum(sum[:0], mac, timestamp, body))
+	return hex.AppendEncode(dst, s.macSum(timestamp, body))
 }
 
-// macSum appends to dst the MAC of the timestamp and body.
-func macSum(dst []byte, mac hash.Hash, timestamp int64, body []byte) []byte {
-	var ts [24]byte
-	b := strconv.AppendInt(ts[:0], timestamp, 10)
+// macSum returns the MAC of the timestamp and body, valid until the next
+// call.
+func (s *signer) macSum(timestamp int64, body []byte) []byte {
+	s.mac.Reset()
+	b := strconv.AppendInt(s.ts[:0], timestamp, 10)
 	b = append(b, '.')
-	mac.Write(b)
-	mac.Write(body)
-	return mac.Sum(dst)
+	s.mac.Write(b)
+	s.mac.Write(body)
+	return s.mac.Sum(s.sum[:0])
 }
 
 // Verify checks the signature of a webhook request: r's X-Choreo-Timestamp
@@ -90,8 +102,7 @@ func Verify(secret []byte, r *http.Request, body []byte, maxSkew time.Duration, 
 	if _, err := hex.Decode(got[:], []byte(hexSig)); err != nil {
 		return fmt.Errorf("%w: not hexadecimal", ErrBadSignature)
 	}
-	var want [sha256.Size]byte
-	if !hmac.Equal(got[:], macSum(want[:0], hmac.New(sha256.New, secret), ts, body)) {
+	if !hmac.Equal(got[:], newSigner(secret).macSum(ts, body)) {
 		return ErrBadSignature
 	}
 	return nil

@@ -3,11 +3,9 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -41,8 +39,14 @@ type Config struct {
 	// Client sends the requests. Nil means a client of the transport's own,
 	// which keeps up to 256 idle connections per agent host, does not
 	// follow redirects, bounds dialing and TLS handshakes at 10 s, and
-	// uses the proxy the environment names (HTTP_PROXY, NO_PROXY).
+	// uses the proxy the environment names (HTTP_PROXY, NO_PROXY). With
+	// its own client, the transport sends the requests to plain-http
+	// endpoints that no proxy applies to by a fast path of its own (see
+	// the package documentation).
 	Client *http.Client
+	// DisableFastPath sends every request through net/http's client, even
+	// those the fast path would take.
+	DisableFastPath bool
 	// MaxResponseBytes is the largest response body read. Zero means
 	// DefaultMaxResponseBytes (1 MiB).
 	MaxResponseBytes int64
@@ -79,7 +83,7 @@ type Transport struct {
 	client    *http.Client
 	ownClient bool
 	secret    []byte
-	macs      sync.Pool // of hash.Hash: HMAC-SHA256 keyed with secret
+	signers   sync.Pool // of *signer, keyed with secret
 	maxBody   int64
 	maxEvents int
 	timeout   time.Duration
@@ -87,6 +91,17 @@ type Transport struct {
 	now       func() time.Time
 	closed    atomic.Bool
 	closeOnce sync.Once
+
+	// The fast path. httpTransport is the own client's transport, whose
+	// proxy settings decide which endpoints the fast path may take; nil
+	// with Config.Client. lean is the fast path's client, nil when every
+	// request goes through client. endpoints maps the agent endpoints seen
+	// to their *leanEndpoint, nil for those that go through client;
+	// nEndpoints counts them.
+	httpTransport *http.Transport
+	lean          *leanClient
+	endpoints     sync.Map
+	nEndpoints    atomic.Int64
 }
 
 var _ dispatch.Transport = (*Transport)(nil)
@@ -107,6 +122,7 @@ func New(cfg Config) (*Transport, error) {
 	}
 	if t.client == nil {
 		t.client, t.ownClient = newClient(), true
+		t.httpTransport = t.client.Transport.(*http.Transport)
 	}
 	if t.maxBody == 0 {
 		t.maxBody = DefaultMaxResponseBytes
@@ -123,8 +139,13 @@ func New(cfg Config) (*Transport, error) {
 	if t.now == nil {
 		t.now = time.Now
 	}
+	// A User-Agent net/http would refuse to send leaves every request to
+	// net/http, which reports it.
+	if t.ownClient && !cfg.DisableFastPath && validHeaderValue(t.userAgent) {
+		t.lean = newLeanClient()
+	}
 	if len(t.secret) > 0 {
-		t.macs.New = func() any { return hmac.New(sha256.New, t.secret) }
+		t.signers.New = func() any { return newSigner(t.secret) }
 	}
 	return t, nil
 }
@@ -148,14 +169,18 @@ func newClient() *http.Client {
 	}
 }
 
-// Close closes the idle connections of the transport's own client; a
-// client given in Config is left alone. Deliver returns ErrClosed after
-// Close. Close is idempotent and does not wait for deliveries in flight.
+// Close closes the idle connections of the transport's own client and of
+// its fast path; a client given in Config is left alone. Deliver returns
+// ErrClosed after Close. Close is idempotent and does not wait for
+// deliveries in flight; their connections are closed when they end.
 func (t *Transport) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)
 		if t.ownClient {
 			t.client.CloseIdleConnections()
+		}
+		if t.lean != nil {
+			t.lean.closeIdle()
 		}
 	})
 	return nil
@@ -197,6 +222,9 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 	if len(m.Payload.TriggerEvent) == 0 && d.Trigger != nil {
 		m.Payload.TriggerEvent = d.Trigger.AppendJSON(nil)
 	}
+	if ep := t.endpoint(d.Agent.Endpoint); ep != nil {
+		return t.deliverLean(ctx, ep, &m, now)
+	}
 	body, err := appendMessage(make([]byte, 0, 512+len(m.Payload.TriggerEvent)), &m)
 	if err != nil {
 		return dispatch.Result{}, dispatch.Permanent(fmt.Errorf("%w: encoding message: %v", ErrInvalidDelivery, err))
@@ -220,12 +248,9 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 	h[HeaderCorrelation] = []string{headerValue(m.CorrelationID)}
 	if len(t.secret) > 0 {
 		ts := now.Unix()
-		mac := t.macs.Get().(hash.Hash)
-		sig := appendSignature(make([]byte, 0, len(signaturePrefix)+2*sha256.Size), mac, ts, body)
-		mac.Reset()
-		t.macs.Put(mac)
+		var buf [signatureLen]byte
 		h[HeaderTimestamp] = []string{strconv.FormatInt(ts, 10)}
-		h[HeaderSignature] = []string{string(sig)}
+		h[HeaderSignature] = []string{string(t.sign(buf[:0], ts, body))}
 	}
 
 	resp, err := t.client.Do(req)
@@ -240,16 +265,73 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, excerptBytes))
-		serr := &StatusError{StatusCode: resp.StatusCode, Body: string(bytes.ToValidUTF8(excerpt, []byte("\uFFFD")))}
-		if !serr.Retryable() {
-			return dispatch.Result{}, dispatch.Permanent(serr)
-		}
-		return dispatch.Result{}, serr
+		return dispatch.Result{}, statusError(resp.StatusCode, excerpt)
 	}
 	b, err := t.readBody(resp)
 	if err != nil {
 		return dispatch.Result{}, err
 	}
+	return t.result(b)
+}
+
+// deliverLean is Deliver's sending of m to ep by the fast path.
+func (t *Transport) deliverLean(ctx context.Context, ep *leanEndpoint, m *dispatch.Message, now time.Time) (dispatch.Result, error) {
+	buf := leanBufs.Get().(*leanBuf)
+	defer putLeanBuf(buf)
+	body, err := appendMessage(buf.body[:0], m)
+	buf.body = body
+	if err != nil {
+		return dispatch.Result{}, dispatch.Permanent(fmt.Errorf("%w: encoding message: %v", ErrInvalidDelivery, err))
+	}
+	var ts int64
+	var sig []byte
+	var sigBuf [signatureLen]byte
+	if len(t.secret) > 0 {
+		ts = now.Unix()
+		sig = t.sign(sigBuf[:0], ts, body)
+	}
+	buf.req = ep.appendRequest(buf.req[:0], body, m.MessageID, m.Action, m.Attempt, m.CorrelationID, ts, sig)
+
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(t.timeout) // the real clock, not t.now
+	}
+	status, b, err := t.lean.roundTrip(ctx, ep, buf.req, deadline, t.maxBody)
+	switch {
+	case errors.Is(err, ErrResponseTooLarge):
+		return dispatch.Result{}, err
+	case err != nil:
+		return dispatch.Result{}, fmt.Errorf("webhook: posting to %s: %w", ep.host, err)
+	case status < 200 || status > 299:
+		return dispatch.Result{}, statusError(status, b)
+	}
+	return t.result(b)
+}
+
+// signatureLen is the length of an X-Choreo-Signature value.
+const signatureLen = len(signaturePrefix) + 2*sha256.Size
+
+// sign appends to dst the signature of body sent at timestamp ts.
+func (t *Transport) sign(dst []byte, ts int64, body []byte) []byte {
+	s := t.signers.Get().(*signer)
+	dst = s.appendSignature(dst, ts, body)
+	t.signers.Put(s)
+	return dst
+}
+
+// statusError returns the error for a response with a status other than
+// 2xx whose body starts with excerpt: a *StatusError, marked
+// dispatch.Permanent unless it is retryable.
+func statusError(status int, excerpt []byte) error {
+	serr := &StatusError{StatusCode: status, Body: string(bytes.ToValidUTF8(excerpt, []byte("\uFFFD")))}
+	if !serr.Retryable() {
+		return dispatch.Permanent(serr)
+	}
+	return serr
+}
+
+// result returns the result of a delivery whose 2xx response had body b.
+func (t *Transport) result(b []byte) (dispatch.Result, error) {
 	evs, err := decodeEvents(b, t.maxEvents)
 	if err != nil {
 		return dispatch.Result{}, err

@@ -674,8 +674,8 @@ func BenchmarkAgentServer(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					if err := readHead(br, &resp); err != nil || resp.status != http.StatusOK {
-						b.Errorf("status %d, %v", resp.status, err)
+					if err := readHead(br, &resp); err != nil || resp.Status != http.StatusOK {
+						b.Errorf("status %d, %v", resp.Status, err)
 						return
 					}
 					if _, err := readBody(br, &resp, nil, maxBody, false); err != nil {

@@ -1,6 +1,10 @@
 package loadgen
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/choreohq/choreo/internal/httpwire"
+)
 
 var (
 	// ErrInvalidConfig is wrapped by the errors of Config.Validate.
@@ -13,10 +17,10 @@ var (
 var (
 	// errBadResponse is wrapped by the errors of reading a response that
 	// is not valid HTTP/1.0 or HTTP/1.1.
-	errBadResponse = errors.New("loadgen: malformed HTTP response")
+	errBadResponse = httpwire.ErrMalformed
 	// errTooLarge is wrapped by the errors of reading a response whose
 	// head or body is over its limit.
-	errTooLarge = errors.New("loadgen: HTTP response too large")
+	errTooLarge = httpwire.ErrTooLarge
 	// errInterrupted is returned by the requests of a connection that was
 	// interrupted because its run ended.
 	errInterrupted = errors.New("loadgen: request interrupted")

@@ -109,20 +109,6 @@ func newTarget(cfg Config, path, ctype string) (*target, error) {
 	return t, nil
 }
 
-// hostHeader returns the Host header for host, a URL's host and port:
-// host without an IPv6 zone, as net/http sends it.
-func hostHeader(host string) string {
-	if !strings.HasPrefix(host, "[") {
-		return host
-	}
-	i := strings.IndexByte(host, '%')
-	j := strings.LastIndexByte(host, ']')
-	if i < 0 || j < i {
-		return host
-	}
-	return host[:i] + host[j:]
-}
-
 // reserve returns b emptied, with room in front for the head of a
 // request: append the body to it, then call frame.
 func (t *target) reserve(b []byte) []byte {
@@ -308,7 +294,7 @@ func (c *conn) read(ok int) (int, []byte, error) {
 		return 0, nil, fmt.Errorf("reading the response: %w", err)
 	}
 	var body []byte
-	if c.resp.status == ok {
+	if c.resp.Status == ok {
 		if _, err := readBody(c.br, &c.resp, nil, maxBody, false); err != nil {
 			return 0, nil, fmt.Errorf("reading the response body: %w", err)
 		}
@@ -318,16 +304,16 @@ func (c *conn) read(ok int) (int, []byte, error) {
 		var err error
 		c.body, err = readBody(c.br, &c.resp, c.body[:0], maxErrorBody, true)
 		if err != nil {
-			c.resp.close = true
+			c.resp.Close = true
 		}
 		body = c.body
 	}
-	if c.resp.close {
+	if c.resp.Close {
 		c.drop()
 	} else {
 		c.idle = time.Now()
 	}
-	return c.resp.status, body, nil
+	return c.resp.Status, body, nil
 }
 
 // dial connects to the target, by the request's deadline.

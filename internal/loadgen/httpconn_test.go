@@ -399,16 +399,6 @@ func TestFrame(t *testing.T) {
 	}
 }
 
-func TestHostHeader(t *testing.T) {
-	for in, want := range map[string]string{
-		"h:80": "h:80", "[::1]:7070": "[::1]:7070", "[fe80::1%eth0]:7070": "[fe80::1]:7070", "[fe80::1%eth0]": "[fe80::1]",
-	} {
-		if got := hostHeader(in); got != want {
-			t.Errorf("hostHeader(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // BenchmarkPublish sends one small request after another to the same
 // net/http server, over a conn and over net/http's client: the
 // difference is the client's cost (allocations counted are the server's
