@@ -36,29 +36,93 @@ const maxRecordBytes = 256 << 10
 // emit hands o to the recorder.
 func (d *Dispatcher) emit(o *outcome) { d.records <- o }
 
-// recorder appends outcomes in batches until d.records is closed.
+// maxRecordFlights bounds the batches of records on their way to the log
+// at once, and pipelineBatch is the fewest outcomes sent while another
+// batch is on its way. Records are appended deferred
+// (store.AppendDeferred): each append may wait a few milliseconds for an
+// fsync to share. Under a light load the recorder keeps one batch in
+// flight and gathers the next meanwhile, so that its appends stay few;
+// when outcomes come faster than that batch lands, as when a backlog
+// drains with nothing else writing to the log, it sends the next
+// batches without waiting, so that the wait for an fsync to share does
+// not cap the deliveries per second.
+const (
+	maxRecordFlights = 8
+	pipelineBatch    = 128
+)
+
+// recordFlight is a batch of outcomes whose records are on their way to
+// the log.
+type recordFlight struct {
+	batch []*outcome
+	recs  []*event.Event // for live.ActionsStream, appended as p
+	p     store.Pending
+	ok    bool // the batch's other appends went through
+}
+
+// recorder appends outcomes in batches of up to Config.RecordBatch until
+// d.records is closed. It counts a batch in the metrics, and enters its
+// dead letters in the queue, once its records are durable, in the order
+// of the batches.
 func (d *Dispatcher) recorder(ctx context.Context) {
-	batch := make([]*outcome, 0, d.cfg.RecordBatch)
-	for o := range d.records {
-		batch = append(batch[:0], o)
-	more:
-		for len(batch) < d.cfg.RecordBatch {
-			select {
-			case o, ok := <-d.records:
-				if !ok {
+	flights := make([]recordFlight, 0, maxRecordFlights)
+	landOldest := func() {
+		d.land(ctx, &flights[0])
+		flights[0] = recordFlight{}
+		flights = append(flights[:0], flights[1:]...)
+	}
+	var batch []*outcome
+	for {
+		if len(batch) > 0 && len(flights) < maxRecordFlights && (len(flights) == 0 || len(batch) >= pipelineBatch) {
+			flights = append(flights, d.send(ctx, batch))
+			batch = nil
+			continue
+		}
+		var landed <-chan struct{}
+		if len(flights) > 0 {
+			landed = flights[0].p.Done()
+		}
+		in := d.records
+		if len(batch) >= d.cfg.RecordBatch {
+			in = nil // full: wait for a batch to land
+		}
+		select {
+		case <-landed:
+			landOldest()
+		case o, ok := <-in:
+			if !ok {
+				if len(batch) > 0 {
+					flights = append(flights, d.send(ctx, batch))
+				}
+				for len(flights) > 0 {
+					landOldest()
+				}
+				return
+			}
+			if batch == nil {
+				batch = make([]*outcome, 0, min(d.cfg.RecordBatch, 64))
+			}
+			batch = append(batch, o)
+		more:
+			for len(batch) < d.cfg.RecordBatch {
+				select {
+				case o, ok := <-d.records:
+					if !ok {
+						break more // seen again by the next receive
+					}
+					batch = append(batch, o)
+				default:
 					break more
 				}
-				batch = append(batch, o)
-			default:
-				break more
 			}
 		}
-		d.write(ctx, batch)
-		clear(batch)
 	}
 }
 
-func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
+// send appends a batch of outcomes: the events agents gave back, durably,
+// then the records for the outbox stream, deferred, then the dead
+// letters, durably. It returns the batch in flight, for land.
+func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
 	var byStream map[string][]*event.Event
 	var recs, dlq []*event.Event
 	var done Deliveries
@@ -93,10 +157,34 @@ func (d *Dispatcher) write(ctx context.Context, batch []*outcome) {
 			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(make([]byte, 0, size+32)),
 		})
 	}
-	if !d.appendRetrying(ctx, live.ActionsStream, recs, true) || !d.appendRetrying(ctx, DeadLetterStream, dlq, false) {
-		return // the store is closed: the next run delivers these actions again
+	f := recordFlight{batch: batch, recs: recs, p: store.Settled(nil, nil)}
+	if len(recs) > 0 {
+		f.p = store.AppendDeferred(ctx, d.st, live.ActionsStream, store.Any, recs)
 	}
-	for _, o := range batch {
+	// The store is closed if this fails: the next run delivers these
+	// actions again.
+	f.ok = d.appendRetrying(ctx, DeadLetterStream, dlq, false)
+	return f
+}
+
+// land waits for the records of f to be durable, appending them again if
+// that failed, and then counts the batch in the metrics and enters its
+// dead letters in the queue.
+func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
+	if _, err := f.p.Wait(); err != nil {
+		if errors.Is(err, store.ErrClosed) {
+			return // the next run delivers these actions again
+		}
+		d.m.recordErrors.Add(1)
+		d.log.Warn("dispatch: appending records failed; retrying", "stream", live.ActionsStream, "err", err)
+		if !d.appendRetrying(ctx, live.ActionsStream, f.recs, true) {
+			return
+		}
+	}
+	if !f.ok {
+		return
+	}
+	for _, o := range f.batch {
 		for _, r := range o.records {
 			d.fold(r.Type, o.action, o.took)
 		}
