@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/choreohq/choreo/internal/httpwire"
@@ -180,16 +179,10 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, leanRe
 // at a time; while idle in the pool it has no read buffer.
 type leanConn struct {
 	nc    net.Conn
-	rc    syscall.RawConn // nc's, for checking an idle connection; nil if it has none
-	br    *bufio.Reader   // nil while idle
+	br    *bufio.Reader // nil while idle
 	addr  string
-	since time.Time // when it went idle
-
-	// For usable: the result of peekFD, its buffer, and c.peekFD made
-	// once.
-	gone    bool
-	peekBuf [1]byte
-	peekFn  func(fd uintptr) bool
+	since time.Time          // when it went idle
+	check httpwire.IdleCheck // of nc: whether the agent has closed it or sent out of turn
 }
 
 // close closes the connection and gives back its read buffer.
@@ -205,19 +198,6 @@ func (c *leanConn) release() {
 		readers.Put(c.br)
 		c.br = nil
 	}
-}
-
-// usable reports whether an idle connection can carry a request: the
-// agent has neither closed it nor sent anything out of turn.
-func (c *leanConn) usable() bool {
-	if c.rc == nil {
-		return true
-	}
-	c.gone = false
-	if err := c.rc.Read(c.peekFn); err != nil {
-		return false
-	}
-	return !c.gone
 }
 
 // leanClient is the fast path's HTTP/1.1 client: a dialer and a pool of
@@ -380,10 +360,7 @@ func (c *leanClient) dial(ctx context.Context, addr string, deadline time.Time) 
 	}
 	c.dials.Add(1)
 	lc := &leanConn{nc: nc, addr: addr}
-	lc.peekFn = lc.peekFD
-	if sc, ok := nc.(syscall.Conn); ok {
-		lc.rc, _ = sc.SyscallConn()
-	}
+	lc.check.Reset(nc)
 	return lc, nil
 }
 
@@ -405,7 +382,7 @@ func (c *leanClient) get(addr string) *leanConn {
 		c.mu.n--
 		c.mu.Unlock()
 		idle := time.Since(lc.since)
-		if idle < leanIdleTimeout && (idle < idleCheckAfter || lc.usable()) {
+		if idle < leanIdleTimeout && (idle < idleCheckAfter || lc.check.Usable()) {
 			return lc
 		}
 		lc.close()

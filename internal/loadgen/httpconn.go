@@ -17,8 +17,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/choreohq/choreo/internal/httpwire"
 )
 
 // The publish requests do not go through net/http: its client (two
@@ -136,20 +137,15 @@ func (t *target) frame(b []byte) []byte {
 // broken. A conn is used by one goroutine at a time, except for
 // interrupt, which any goroutine may call.
 type conn struct {
-	t    *target
-	nc   net.Conn        // nil when not connected
-	raw  net.Conn        // the TCP connection under nc
-	rc   syscall.RawConn // raw's, nil if it has none
-	br   *bufio.Reader
-	idle time.Time // when nc last finished a request
-	resp response
-	body []byte // the kept body of the last response of another status than asked for
-
-	// For usable: the result of peekFD, its buffer, and c.peekFD made
-	// once.
-	gone    bool
-	peekBuf [1]byte
-	peekFn  func(fd uintptr) bool
+	t   *target
+	nc  net.Conn // nil when not connected
+	raw net.Conn // the TCP connection under nc
+	// check tells whether raw, idle, can carry another request.
+	check httpwire.IdleCheck
+	br    *bufio.Reader
+	idle  time.Time // when nc last finished a request
+	resp  response
+	body  []byte // the kept body of the last response of another status than asked for
 
 	// stopped is set by interrupt: every request fails from then on.
 	stopped atomic.Bool
@@ -161,9 +157,7 @@ type conn struct {
 
 // newConn returns a conn to t, not connected yet.
 func newConn(t *target) *conn {
-	c := &conn{t: t}
-	c.peekFn = c.peekFD
-	return c
+	return &conn{t: t}
 }
 
 // watch makes ctx's end interrupt c, and returns the function that stops
@@ -345,10 +339,8 @@ func (c *conn) dial(ctx context.Context, deadline time.Time) error {
 	}
 	c.mu.nc = nc
 	c.mu.Unlock()
-	c.nc, c.raw, c.rc = nc, raw, nil
-	if sc, ok := raw.(syscall.Conn); ok {
-		c.rc, _ = sc.SyscallConn()
-	}
+	c.nc, c.raw = nc, raw
+	c.check.Reset(raw)
 	if c.br == nil {
 		c.br = bufio.NewReaderSize(nc, readBufSize)
 	} else {
@@ -367,7 +359,8 @@ func (c *conn) drop() {
 	c.mu.nc = nil
 	c.mu.Unlock()
 	c.raw.Close()
-	c.nc, c.raw, c.rc = nil, nil, nil
+	c.nc, c.raw = nil, nil
+	c.check.Reset(nil)
 	c.br.Reset(nil)
 }
 
@@ -377,14 +370,7 @@ func (c *conn) usable() bool {
 	if c.br.Buffered() > 0 {
 		return false
 	}
-	if c.rc == nil {
-		return true
-	}
-	c.gone = false
-	if err := c.rc.Read(c.peekFn); err != nil {
-		return false
-	}
-	return !c.gone
+	return c.check.Usable()
 }
 
 // isTimeout reports whether err is a deadline's.
