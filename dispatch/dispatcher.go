@@ -179,7 +179,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 			}
 		})
 	}
-	start := func(a engine.Action) error {
+	start := func(ctx context.Context, a engine.Action) error {
 		select {
 		case queue <- a:
 			d.m.taken.Add(1)
@@ -190,7 +190,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	}
 	d.m.queued.Store(int64(len(pending)))
 	for _, a := range pending {
-		if err := start(a); err != nil {
+		if err := start(ctx, a); err != nil {
 			d.m.queued.Store(0)
 			return err
 		}
@@ -198,11 +198,18 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 	}
 	pending = nil
 
-	entries := make(chan live.Entry)
+	// The outbox's reader hands actions to the workers itself; the loop
+	// below takes the dead letters sent back for delivery. The reader has
+	// stopped before the queue closes.
 	readErr := make(chan error, 1)
+	readDone := make(chan struct{})
 	readCtx, stopRead := context.WithCancel(ctx)
-	defer stopRead()
+	defer func() {
+		stopRead()
+		<-readDone
+	}()
 	go func() {
+		defer close(readDone)
 		o := live.NewEarlyOutbox(d.st, next)
 		o.Observe(d.triggers.put)
 		d.outbox.Store(o)
@@ -213,31 +220,27 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 				d.log.Error("dispatch: skipping an action record that does not decode", "err", err)
 				continue
 			}
-			if err != nil {
-				readErr <- err
-				return
+			if err == nil {
+				err = start(readCtx, e.Action)
 			}
-			select {
-			case entries <- e:
-			case <-readCtx.Done():
-				readErr <- readCtx.Err()
+			if err != nil {
+				if readCtx.Err() != nil {
+					err = readCtx.Err()
+				}
+				readErr <- err
 				return
 			}
 		}
 	}()
 	for {
 		select {
-		case e := <-entries:
-			if err := start(e.Action); err != nil {
-				return err
-			}
 		case <-wake:
 			d.mu.Lock()
 			queue := d.mu.retryQueue
 			d.mu.retryQueue = nil
 			d.mu.Unlock()
 			for _, a := range queue {
-				if err := start(a); err != nil {
+				if err := start(ctx, a); err != nil {
 					return err
 				}
 			}
