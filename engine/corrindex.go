@@ -62,14 +62,7 @@ func (x *corrIndex) find(key string, h uint32) *corrState {
 // insert adds c, whose key is not in the table, as the most recently
 // active state.
 func (x *corrIndex) insert(c *corrState, h uint32, now int64) {
-	var num int32
-	if n := len(x.freeNums); n > 0 {
-		num = x.freeNums[n-1]
-		x.freeNums = x.freeNums[:n-1]
-	} else {
-		num = int32(len(x.nodes))
-		x.nodes = append(x.nodes, corrNode{})
-	}
+	num := takeNum(&x.freeNums, &x.nodes)
 	c.num, c.hash = num, h
 	x.nodes[num] = corrNode{c: c, last: now, prev: x.tail, next: -1}
 	if x.tail >= 0 {
@@ -177,4 +170,17 @@ func (x *corrIndex) remove(c *corrState) {
 			}
 		}
 	}
+}
+
+// takeNum returns a number of a slot of *all not in use: the last freed,
+// taken off *free, or a new slot appended to *all.
+func takeNum[T any](free *[]int32, all *[]T) int32 {
+	if n := len(*free); n > 0 {
+		num := (*free)[n-1]
+		*free = (*free)[:n-1]
+		return num
+	}
+	var zero T
+	*all = append(*all, zero)
+	return int32(len(*all) - 1)
 }

@@ -118,14 +118,7 @@ type timerQueue struct {
 
 // add queues tm, due at tm.due and created seq-th, and returns its number.
 func (q *timerQueue) add(tm timer, seq uint64) int32 {
-	var num int32
-	if n := len(q.free); n > 0 {
-		num = q.free[n-1]
-		q.free = q.free[:n-1]
-	} else {
-		num = int32(len(q.all))
-		q.all = append(q.all, timer{})
-	}
+	num := takeNum(&q.free, &q.all)
 	tm.index = int32(len(q.heap))
 	q.all[num] = tm
 	q.heap = append(q.heap, timerRef{due: tm.due, seq: seq, num: num})
