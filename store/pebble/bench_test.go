@@ -11,6 +11,7 @@ import (
 	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
@@ -56,11 +57,12 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkRawPebble writes what BenchmarkAppend writes per event — the
-// record and its two index entries, the same bytes — straight to Pebble,
-// one synced batch per event from each producer, and Pebble's own group
-// commit joining them: the rate this hardware allows.
+// record and its two index entries, under the same keys (each producer its
+// own stream, ids e-1, e-2…), with values of the same size — straight to
+// Pebble, one synced batch per event from each producer, and Pebble's own
+// group commit joining them: the rate this hardware allows.
 func BenchmarkRawPebble(b *testing.B) {
-	e := storetest.Ev("0192f3a4-0000-7000-8000-000000000000", "order_received", "order-1")
+	e := storetest.Ev("e-100000", "order_received", "order-10")
 	e.Fill()
 	value := append(make([]byte, 24), e.AppendBinary(nil)...)
 	for _, producers := range []int{1, 16, 64} {
@@ -75,9 +77,10 @@ func BenchmarkRawPebble(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			var wg sync.WaitGroup
-			for range producers {
+			for p := range producers {
 				wg.Go(func() {
-					for {
+					streamKey := fmt.Appendf(nil, "sorder-%d\x00", p)
+					for version := uint64(1); ; version++ {
 						i := next.Add(1)
 						if i > uint64(b.N) {
 							return
@@ -85,8 +88,8 @@ func BenchmarkRawPebble(b *testing.B) {
 						g := binary.BigEndian.AppendUint64([]byte{'g'}, i)
 						batch := db.NewBatch()
 						batch.Set(g, value, nil)
-						batch.Set(binary.BigEndian.AppendUint64([]byte("sorder-1\x00"), i), g[1:], nil)
-						batch.Set([]byte(fmt.Sprintf("i0192f3a4-0000-7000-8000-%012d", i)), g[1:], nil)
+						batch.Set(binary.BigEndian.AppendUint64(streamKey, version), g[1:], nil)
+						batch.Set(fmt.Appendf(nil, "ie-%d", i), g[1:], nil)
 						if err := batch.Commit(pdb.Sync); err != nil {
 							b.Error(err)
 							return
@@ -293,10 +296,11 @@ func openLoop(b *testing.B, write func(i int) error) {
 	b.ReportMetric(pct(1), "max-ms")
 }
 
-// rawOptions are the Pebble options the store opens with, bar its filters.
+// rawOptions are the Pebble options the store opens with.
 func rawOptions() *pdb.Options {
 	o := &pdb.Options{CacheSize: 64 << 20, MemTableSize: 32 << 20, FormatMajorVersion: pdb.FormatNewest, Logger: quiet{}}
 	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		o.Levels[i].BlockSize = 16 << 10
 	}
 	return o
