@@ -116,6 +116,8 @@ type Store struct {
 	// tail. Small records share arenas, which the tail keeps while it
 	// holds any of their records.
 	vals      [][]byte
+	streamIdx indexEntries // index entries of the group being planned
+	idIdx     indexEntries
 	arena     []byte
 	arenaWant int // bytes the group's records may still need
 }
@@ -466,6 +468,12 @@ func (s *Store) apply(g *group) {
 	for _, r := range g.reqs {
 		r.err = s.plan(b, r)
 	}
+	// The index entries follow the records, each kind in a run of its
+	// own: the memtable finds the place of a key that follows the last
+	// one inserted without a search, and records, a stream's versions and
+	// generated ids (UUIDv7) all come in order.
+	s.streamIdx.writeTo(b)
+	s.idIdx.writeTo(b)
 	clear(s.pending)
 	g.next = s.next
 	if s.next == start {
@@ -720,8 +728,8 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		val = append(val, r.enc[i]...)
 		s.vals = append(s.vals, val)
 		b.Set(key[:], val, nil)
-		b.Set(streamKey(r.stream, p.Stream), key[1:], nil)
-		b.Set(idKey(e.ID), key[1:], nil)
+		s.streamIdx.add(prefixStream, r.stream, true, p.Stream, p.Global)
+		s.idIdx.add(prefixID, e.ID, false, 0, p.Global)
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
 		s.recent[e.ID] = struct{}{}
 		s.ids.Load().add(e.ID)
@@ -805,6 +813,35 @@ func streamKey(stream string, pos uint64) []byte {
 	k = append(k, stream...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint64(k, pos)
+}
+
+// indexEntries collects the index entries of the group being planned,
+// written to its batch after all its records.
+type indexEntries struct {
+	buf  []byte
+	ends []int // where each entry's key ends; its 8-byte value follows
+}
+
+// add adds the entry prefix, name (and, withPos, a 0 and pos) → global.
+func (x *indexEntries) add(prefix byte, name string, withPos bool, pos, global uint64) {
+	x.buf = append(x.buf, prefix)
+	x.buf = append(x.buf, name...)
+	if withPos {
+		x.buf = append(x.buf, 0)
+		x.buf = binary.BigEndian.AppendUint64(x.buf, pos)
+	}
+	x.ends = append(x.ends, len(x.buf))
+	x.buf = binary.BigEndian.AppendUint64(x.buf, global)
+}
+
+// writeTo sets the entries in b, which copies them, and empties x.
+func (x *indexEntries) writeTo(b *pdb.Batch) {
+	start := 0
+	for _, end := range x.ends {
+		b.Set(x.buf[start:end], x.buf[end:end+8], nil)
+		start = end + 8
+	}
+	x.buf, x.ends = x.buf[:0], x.ends[:0]
 }
 
 func idKey(id string) []byte {
