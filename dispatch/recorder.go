@@ -125,7 +125,7 @@ func (d *Dispatcher) recorder(ctx context.Context) {
 func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
 	var byStream map[string][]*event.Event
 	var recs, dlq []*event.Event
-	var done Deliveries
+	done := Deliveries{Deliveries: make([]Delivered, 0, len(batch))}
 	for _, o := range batch {
 		if o.done != nil {
 			done.Deliveries = append(done.Deliveries, *o.done)
