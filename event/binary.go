@@ -28,6 +28,7 @@ var ErrCorrupt = errors.New("event: corrupt binary encoding")
 
 // AppendBinary appends the event's binary form to dst.
 func (e *Event) AppendBinary(dst []byte) []byte {
+	dst = slices.Grow(dst, e.binarySizeBound())
 	dst = append(dst, binaryVersion)
 	for _, s := range [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject,
 		e.DataContentType, e.DataSchema, e.CorrelationID, e.CausationID} {
@@ -45,7 +46,8 @@ func (e *Event) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(e.Hops))
 	dst = binary.AppendUvarint(dst, uint64(len(e.Extensions)))
 	if len(e.Extensions) > 0 {
-		names := make([]string, 0, len(e.Extensions))
+		var few [8]string
+		names := few[:0]
 		for k := range e.Extensions {
 			names = append(names, k)
 		}
@@ -66,6 +68,19 @@ func (e *Event) AppendBinary(dst []byte) []byte {
 		dst = append(dst, 0)
 	}
 	return dst
+}
+
+// binarySizeBound returns at least the size of e's AppendBinary, so that
+// it writes into one allocation.
+func (e *Event) binarySizeBound() int {
+	const uv = binary.MaxVarintLen64
+	n := 1 + 9*uv + len(e.SpecVersion) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
+		len(e.DataContentType) + len(e.DataSchema) + len(e.CorrelationID) + len(e.CausationID) +
+		1 + 3*uv + 2*uv + 1 + uv + len(e.Data) + len(e.DataBase64)
+	for k, v := range e.Extensions {
+		n += 2*uv + len(k) + len(v)
+	}
+	return n
 }
 
 func appendStr(dst []byte, s string) []byte {

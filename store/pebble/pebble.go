@@ -116,6 +116,7 @@ type Store struct {
 	// tail. Small records share arenas, which the tail keeps while it
 	// holds any of their records.
 	vals      [][]byte
+	kind      []int        // plan's scratch
 	streamIdx indexEntries // index entries of the group being planned
 	idIdx     indexEntries
 	arena     []byte
@@ -182,6 +183,14 @@ type appendReq struct {
 	err      error
 	done     chan struct{}
 	deferred bool // its fsync may wait for one to share (AppendDeferred)
+	// one holds the slices above for an append of one event, the most
+	// common, so that they take no allocations of their own.
+	one struct {
+		enc   [1][]byte
+		fresh [1]bool
+		seen  [1]uint8
+		pos   [1]store.Position
+	}
 }
 
 // blockSize is the uncompressed size of the log's sstable blocks.
@@ -390,8 +399,13 @@ func (s *Store) enqueue(ctx context.Context, stream string, expected store.Expec
 	if s.isClosed() {
 		return nil, store.ErrClosed
 	}
-	r := &appendReq{stream: stream, expected: expected, events: events,
-		enc: make([][]byte, len(events)), fresh: make([]bool, len(events)), done: make(chan struct{}), deferred: deferred}
+	r := &appendReq{stream: stream, expected: expected, events: events, done: make(chan struct{}), deferred: deferred}
+	if len(events) == 1 {
+		r.enc, r.fresh, r.seen, r.pos = r.one.enc[:], r.one.fresh[:], r.one.seen[:], r.one.pos[:]
+	} else {
+		r.enc, r.fresh = make([][]byte, len(events)), make([]bool, len(events))
+		r.seen, r.pos = make([]uint8, len(events)), make([]store.Position, len(events))
+	}
 	for i, e := range events {
 		r.fresh[i] = e != nil && e.ID == ""
 	}
@@ -612,8 +626,6 @@ func (s *Store) fail(err error) {
 // already be in the log, so that the writer seldom has to: the dedup
 // lookups are most of an append's reads, and appenders run in parallel.
 func (s *Store) lookupAll(r *appendReq) error {
-	r.pos = make([]store.Position, len(r.events))
-	r.seen = make([]uint8, len(r.events))
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closeMu.closed {
@@ -648,7 +660,8 @@ func (s *Store) lookupAll(r *appendReq) error {
 // is accepted, adds its new events to b. A rejected append adds nothing.
 func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 	// 0: new; 1: already placed (pos set); 2+j: repeat of event j of r.
-	kind := make([]int, len(r.events))
+	s.kind = append(s.kind[:0], make([]int, len(r.events))...)
+	kind := s.kind
 	fresh := 0
 	var byID map[string]int // first index of each id, for large batches
 	for i, e := range r.events {
