@@ -46,9 +46,11 @@ const (
 	maxGroupEvents = 16384
 	// maxRecentIDs bounds the writer's set of recently written ids.
 	maxRecentIDs = 1 << 16
-	// maxCachedStreams bounds the writer's cache of stream versions.
-	maxCachedStreams = 1 << 16
 )
+
+// maxCachedStreams bounds the writer's cache of stream versions, checked
+// between groups (a variable for tests).
+var maxCachedStreams = 1 << 16
 
 // DefaultSyncDelay is the default Options.SyncDelay: a few fsyncs' worth
 // of time on a common SSD, short enough not to hold up the readers of
@@ -388,11 +390,9 @@ func (r *appendReq) Wait() ([]store.Position, error) {
 	return r.pos, r.err
 }
 
-// enqueue checks and encodes an append and queues it for the writer. The
-// request's done channel is closed once it has its outcome: the writer
-// and the acker settle every request they take, and Close every one they
-// left in the queue.
-func (s *Store) enqueue(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event, deferred bool) (*appendReq, error) {
+// newRequest checks and encodes an append, and looks up the ids it may
+// repeat, for the writer.
+func (s *Store) newRequest(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event, deferred bool) (*appendReq, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -416,6 +416,18 @@ func (s *Store) enqueue(ctx context.Context, stream string, expected store.Expec
 		r.enc[i] = e.AppendBinary(nil)
 	}
 	if err := s.lookupAll(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// enqueue checks and encodes an append and queues it for the writer. The
+// request's done channel is closed once it has its outcome: the writer
+// and the acker settle every request they take, and Close every one they
+// left in the queue.
+func (s *Store) enqueue(ctx context.Context, stream string, expected store.ExpectedVersion, events []*event.Event, deferred bool) (*appendReq, error) {
+	r, err := s.newRequest(ctx, stream, expected, events, deferred)
+	if err != nil {
 		return nil, err
 	}
 	// Close drains the queue under the write lock once the writer has
@@ -515,6 +527,12 @@ func (s *Store) apply(g *group) {
 		if f, err := s.buildFilter(2 * s.ids.Load().cap); err == nil {
 			s.ids.Store(f)
 		}
+	}
+	// The versions are forgotten only between groups: a stream's version
+	// read from the log does not count the group's own batch until it is
+	// applied.
+	if len(s.versions) > maxCachedStreams {
+		clear(s.versions)
 	}
 	if len(s.recent) > maxRecentIDs {
 		clear(s.recent)
@@ -746,9 +764,6 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
 		s.recent[e.ID] = struct{}{}
 		s.ids.Load().add(e.ID)
-	}
-	if _, ok := s.versions[r.stream]; !ok && len(s.versions) >= maxCachedStreams {
-		clear(s.versions)
 	}
 	s.versions[r.stream] = version
 	return nil

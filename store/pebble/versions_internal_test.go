@@ -1,0 +1,65 @@
+package pebble
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+)
+
+// TestVersionCacheFullWithinAGroup plans, in one group, appends to X, to
+// new streams that fill the writer's cache of stream versions past its
+// bound, and to X again: X's second event gets the next version, not the
+// one X had before the group (which is all the log could tell while the
+// group's batch is not yet applied).
+func TestVersionCacheFullWithinAGroup(t *testing.T) {
+	defer func(n int) { maxCachedStreams = n }(maxCachedStreams)
+	maxCachedStreams = 2
+	s, err := Open(t.TempDir(), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	ev := func(id, stream string) []*event.Event {
+		return []*event.Event{{SpecVersion: event.SpecVersion, ID: id, Source: "s", Type: "t", CorrelationID: stream}}
+	}
+	if _, err := s.Append(ctx, "X", store.Any, ev("x0", "X")); err != nil {
+		t.Fatal(err)
+	}
+	// The group, planned and applied here as the writer would (nothing
+	// else is appending, so the writer is idle), then handed to the acker.
+	var g group
+	for i, stream := range []string{"X", "A", "B", "C", "X"} {
+		expected := store.Any
+		if i == 4 {
+			expected = 1 // X holds x0 and x1 by then
+		}
+		r, err := s.newRequest(ctx, stream, expected, ev(fmt.Sprint("e", i), stream), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.reqs = append(g.reqs, r)
+	}
+	s.apply(&g)
+	s.acks <- &g
+	for i, r := range g.reqs {
+		if _, err := r.Wait(); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	recs, err := s.ReadStream(ctx, "X", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("stream X holds %d events, want 3", len(recs))
+	}
+	for i, rec := range recs {
+		if rec.StreamPosition != uint64(i) {
+			t.Errorf("X[%d] = %s at stream position %d", i, rec.Event.ID, rec.StreamPosition)
+		}
+	}
+}
