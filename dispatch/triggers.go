@@ -23,7 +23,7 @@ const (
 // first time a delivery needs it.
 type trigger struct {
 	ev   *event.Event
-	size int // of its binary form, counted against triggerCacheBytes
+	size int // of the buffer its binary form is in, counted against triggerCacheBytes
 	once sync.Once
 	js   []byte
 }
@@ -63,7 +63,7 @@ func (c *triggers) put(rec *store.Record) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(cp.ID, &trigger{ev: &cp, size: len(b)})
+	c.add(cp.ID, &trigger{ev: &cp, size: cap(b)})
 }
 
 // add caches t under id unless id is cached already, evicting the oldest
