@@ -21,6 +21,7 @@ type benchConfig struct {
 	gen       loadgen.Config
 	server    string
 	embedded  bool
+	gcPercent int // for the embedded server
 	output    string
 	dataDir   string
 	secret    string
@@ -50,6 +51,7 @@ func runBench(ctx context.Context, args []string, stdio stdio) int {
 	fs.StringVar(&cfg.secret, "webhook-secret", os.Getenv("CHOREO_WEBHOOK_SECRET"), "the `key` the server signs webhook deliveries with (env CHOREO_WEBHOOK_SECRET); empty: unsigned")
 	fs.StringVar(&cfg.output, "output", "text", "report `format`: text or json")
 	fs.StringVar(&cfg.dataDir, "data", "", "with --embedded, the `directory` to make the temporary log in; empty: the system's temporary directory")
+	gcFlag(fs, &cfg.gcPercent)
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of this process (with --embedded, server included) to `file`")
 	fs.BoolVar(&cfg.printChor, "print-choreography", false, "print the choreography --dispatch needs, and exit")
 	fs.Usage = func() {
@@ -128,6 +130,12 @@ flags:`)
 		return usageErr("give a --duration or a number of --events")
 	}
 	cfg.embedded = cfg.embedded || cfg.server == ""
+	if cfg.embedded {
+		// The embedded server runs as choreo serve would.
+		if err := setGC(fs, cfg.gcPercent); err != nil {
+			return usageErr(err.Error())
+		}
+	}
 	cfg.gen.Secret = []byte(cfg.secret)
 	cfg.gen.URL = cfg.server
 	if cfg.embedded {

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -36,6 +38,44 @@ type serveConfig struct {
 	logLevel       slog.Level
 	shutdown       time.Duration
 	publicURL      string
+	gcPercent      int
+}
+
+// defaultGCPercent is the garbage collector's target (GOGC) for a server
+// whose environment sets none. At 5,000 events/s a server at GOGC=400
+// rather than Go's 100 held about 120 MB more, and cut the 99th
+// percentile from an event's publish to its action reaching an agent by
+// a third (see docs/operations.md): fewer collections, fewer requests
+// caught by one. GOMEMLIMIT still bounds the heap when set.
+const defaultGCPercent = 400
+
+// gcFlag registers --gc-percent on fs.
+func gcFlag(fs *flag.FlagSet, percent *int) {
+	fs.IntVar(percent, "gc-percent", defaultGCPercent, "the garbage collector's target `percent`, as GOGC (-1: off); a GOGC in the environment overrides the default")
+}
+
+// setGC applies --gc-percent: explicitly given, or when GOGC is not set.
+// It returns an error for a value the collector does not take.
+func setGC(fs *flag.FlagSet, percent int) error {
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "gc-percent" })
+	if percent < -1 {
+		return fmt.Errorf("--gc-percent must be -1 (off) or at least 0, got %d", percent)
+	}
+	if explicit || os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(percent)
+	}
+	return nil
+}
+
+// gcSetting describes the collector's target for the log.
+func gcSetting() string {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	if p < 0 {
+		return "off"
+	}
+	return strconv.Itoa(p)
 }
 
 // runServe runs the server: the log, the engine, the registry, the
@@ -55,6 +95,7 @@ func runServe(ctx context.Context, args []string, stdio stdio) int {
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "the `URL` clients reach the API at, for choreo's A2A agent card; empty: http://ADDR")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for requests in progress")
+	gcFlag(fs, &cfg.gcPercent)
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.err, `usage: choreo serve [--data DIR] [--addr HOST:PORT] [--choreography FILE]...
 
@@ -76,6 +117,10 @@ flags:`)
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
+		return 2
+	}
+	if err := setGC(fs, cfg.gcPercent); err != nil {
+		fmt.Fprintf(stdio.err, "choreo serve: %v\n", err)
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stdio.err, &slog.HandlerOptions{Level: cfg.logLevel}))
@@ -199,7 +244,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
-	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(deps.List()))
+	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(deps.List()), "gogc", gcSetting())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

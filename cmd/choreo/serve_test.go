@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -171,5 +173,41 @@ func TestServeRestartResumes(t *testing.T) {
 	}
 	if actions != 60 {
 		t.Fatalf("%d actions in the log, want 60", actions)
+	}
+}
+
+// TestSetGC: --gc-percent applies when given, the default only when GOGC
+// is not set, and a value the collector does not take is refused.
+func TestSetGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	parse := func(args ...string) (*flag.FlagSet, int) {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		var p int
+		gcFlag(fs, &p)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return fs, p
+	}
+	current := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+
+	t.Setenv("GOGC", "")
+	debug.SetGCPercent(100)
+	if fs, p := parse(); setGC(fs, p) != nil || current() != defaultGCPercent {
+		t.Fatalf("no GOGC, no flag: GC percent %d, want %d", current(), defaultGCPercent)
+	}
+	t.Setenv("GOGC", "150")
+	debug.SetGCPercent(150)
+	if fs, p := parse(); setGC(fs, p) != nil || current() != 150 {
+		t.Fatalf("GOGC=150, no flag: GC percent %d, want 150 kept", current())
+	}
+	if fs, p := parse("--gc-percent", "250"); setGC(fs, p) != nil || current() != 250 {
+		t.Fatalf("GOGC=150, --gc-percent 250: GC percent %d, want 250", current())
+	}
+	if fs, p := parse("--gc-percent", "-1"); setGC(fs, p) != nil || current() != -1 {
+		t.Fatalf("--gc-percent -1: GC percent %d, want -1 (off)", current())
+	}
+	if fs, p := parse("--gc-percent", "-2"); setGC(fs, p) == nil {
+		t.Fatal("--gc-percent -2 accepted")
 	}
 }
