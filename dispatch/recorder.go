@@ -57,7 +57,7 @@ type recordFlight struct {
 	batch []*outcome
 	recs  []*event.Event // for live.ActionsStream, appended as p
 	p     store.Pending
-	ok    bool // the batch's other appends went through
+	ok    bool // the batch's dead letters were appended
 }
 
 // recorder appends outcomes in batches of up to Config.RecordBatch until
@@ -123,24 +123,36 @@ func (d *Dispatcher) recorder(ctx context.Context) {
 // then the records for the outbox stream, deferred, then the dead
 // letters, durably. It returns the batch in flight, for land.
 func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
-	var byStream map[string][]*event.Event
+	var byStream map[string][]*outcome
+	for _, o := range batch {
+		if len(o.results) > 0 {
+			if byStream == nil {
+				byStream = make(map[string][]*outcome)
+			}
+			byStream[o.action.CorrelationID] = append(byStream[o.action.CorrelationID], o)
+		}
+	}
+	for stream, os := range byStream {
+		var evs []*event.Event
+		for _, o := range os {
+			evs = append(evs, o.results...)
+		}
+		if !d.appendResults(ctx, stream, evs) {
+			// Run is stopping and the results are not in the log: the
+			// actions stay open, to be delivered again by the next Run.
+			for _, o := range os {
+				o.done = nil
+			}
+		}
+	}
 	var recs, dlq []*event.Event
 	done := Deliveries{Deliveries: make([]Delivered, 0, len(batch))}
 	for _, o := range batch {
 		if o.done != nil {
 			done.Deliveries = append(done.Deliveries, *o.done)
 		}
-		if len(o.results) > 0 {
-			if byStream == nil {
-				byStream = make(map[string][]*event.Event)
-			}
-			byStream[o.action.CorrelationID] = append(byStream[o.action.CorrelationID], o.results...)
-		}
 		recs = append(recs, o.records...)
 		dlq = append(dlq, o.dlq...)
-	}
-	for stream, evs := range byStream {
-		d.appendResults(ctx, stream, evs)
 	}
 	// Deliveries go in records of at most maxRecordBytes, well under the
 	// log's event size limit.
@@ -181,9 +193,6 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 			return
 		}
 	}
-	if !f.ok {
-		return
-	}
 	for _, o := range f.batch {
 		for _, r := range o.records {
 			d.fold(r.Type, o.action, o.took)
@@ -191,7 +200,7 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 		if o.done != nil {
 			d.fold(DeliveredType, o.action, o.took)
 		}
-		if o.dead != nil {
+		if o.dead != nil && f.ok { // else its record is not in the log
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
 			d.m.rule(o.action).DeadLettered++
@@ -226,25 +235,26 @@ func (d *Dispatcher) fold(typ string, a *engine.Action, took time.Duration) {
 // appendResults appends the events agents gave back. An event the store
 // refuses (invalid, or its id already used for other content because an
 // agent answered a repeated delivery differently) is logged and left out:
-// the first answer stands.
-func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*event.Event) {
+// the first answer stands. It returns false if some event could be neither
+// appended nor refused: the store is closed, or Run is stopping.
+func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*event.Event) bool {
+	ok := true
 	for len(evs) > resultChunk {
-		d.appendResults(ctx, stream, evs[:resultChunk])
+		ok = d.appendResults(ctx, stream, evs[:resultChunk]) && ok
 		evs = evs[resultChunk:]
 	}
 	_, err := d.st.Append(ctx, stream, store.Any, evs)
 	if err == nil {
 		d.m.results.Add(int64(len(evs)))
-		return
+		return ok
 	}
 	if !refused(err) || len(evs) == 1 {
 		if !refused(err) {
-			d.appendRetrying(ctx, stream, evs, false)
-		} else {
-			d.m.resultsRefused.Add(1)
-			d.log.Warn("dispatch: an agent's event was refused", "id", evs[0].ID, "type", evs[0].Type, "code", store.Code(err), "err", err)
+			return d.appendRetrying(ctx, stream, evs, false) && ok
 		}
-		return
+		d.m.resultsRefused.Add(1)
+		d.log.Warn("dispatch: an agent's event was refused", "id", evs[0].ID, "type", evs[0].Type, "code", store.Code(err), "err", err)
+		return ok
 	}
 	for _, e := range evs { // find the culprits one by one
 		_, err := d.st.Append(ctx, stream, store.Any, []*event.Event{e})
@@ -255,9 +265,10 @@ func (d *Dispatcher) appendResults(ctx context.Context, stream string, evs []*ev
 			d.m.resultsRefused.Add(1)
 			d.log.Warn("dispatch: an agent's event was refused", "id", e.ID, "type", e.Type, "code", store.Code(err), "err", err)
 		default:
-			d.appendRetrying(ctx, stream, []*event.Event{e}, false)
+			ok = d.appendRetrying(ctx, stream, []*event.Event{e}, false) && ok
 		}
 	}
+	return ok
 }
 
 // refused reports an append error about the events themselves, which a

@@ -108,3 +108,38 @@ func TestRetryBeforeRecoveryAndWithAnEndedContext(t *testing.T) {
 	}
 	waitFor(t, "the retried delivery", func() bool { return len(deliveries(t, r.st)) == 1 })
 }
+
+// TestResultsNotWrittenLeaveTheActionOpen: when an agent's events cannot
+// be appended before Run stops, the action is not recorded delivered, and
+// the next Run delivers it again and writes them.
+func TestResultsNotWrittenLeaveTheActionOpen(t *testing.T) {
+	inner := mem.New(store.Options{})
+	t.Cleanup(func() { inner.Close() })
+	fs := &failingStore{Store: inner, fail: map[string]bool{}}
+	r := newRig(t, fs, fast())
+	rc := &recorder{res: func(d *dispatch.Delivery) []*event.Event {
+		return []*event.Event{{Type: "step_done", Data: []byte(`{}`)}}
+	}}
+	r.agent("a", "cap", 0, rc.handle)
+	r.action("x", "cap", 0)
+	fs.fail["order-x"] = true // the stream of the results
+	r.start()
+	waitFor(t, "the delivery", func() bool { return len(rc.messages()) == 1 })
+	time.Sleep(20 * time.Millisecond) // the recorder retries the results meanwhile
+	r.stop()
+	if got := deliveries(t, inner); len(got) != 0 {
+		t.Fatalf("recorded %d deliveries without their results", len(got))
+	}
+
+	fs.fail = nil // Run has returned: nothing reads the map now
+	r2 := newRig(t, fs, fast())
+	r2.agent("a", "cap", 0, rc.handle)
+	r2.start()
+	waitFor(t, "the delivery record", func() bool { return len(deliveries(t, inner)) == 1 })
+	if n := len(records(t, inner, "order-x", "step_done")); n != 1 {
+		t.Fatalf("%d result events, want 1", n)
+	}
+	if m := rc.messages(); len(m) != 2 || m[0].MessageID != m[1].MessageID {
+		t.Fatalf("deliveries %v: want the same action twice", m)
+	}
+}
