@@ -39,7 +39,13 @@ type Dispatcher struct {
 	cfg        Config
 	log        *slog.Logger
 
-	mu struct {
+	// ops is held, shared, by Retry and Discard for their whole work, and
+	// by Run, alone, while it resets the dead-letter queue, so that Run
+	// rebuilds the queue from a log that holds the records of every
+	// operation on the last queue, and no operation reaches into the new
+	// one with the last one's outcome.
+	ops sync.RWMutex
+	mu  struct {
 		sync.Mutex
 		closed  bool
 		running bool
@@ -105,13 +111,16 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 func (d *Dispatcher) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.ops.Lock()
 	d.mu.Lock()
 	switch {
 	case d.mu.closed:
 		d.mu.Unlock()
+		d.ops.Unlock()
 		return ErrClosed
 	case d.mu.running:
 		d.mu.Unlock()
+		d.ops.Unlock()
 		return ErrRunning
 	}
 	d.mu.running = true
@@ -123,6 +132,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.dead = nil
 	done, wake := d.mu.done, d.mu.retryWake
 	d.mu.Unlock()
+	d.ops.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.mu.running = false

@@ -3,6 +3,7 @@ package dispatch
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -43,6 +44,8 @@ func (d *Dispatcher) DeadLetter(id string) (DeadLetter, bool) {
 // returns ErrNotFound if id is not in the queue, and ErrRecovering while
 // Run is rebuilding the queue from the log (or has not run).
 func (d *Dispatcher) Retry(ctx context.Context, id string) error {
+	d.ops.RLock()
+	defer d.ops.RUnlock()
 	dl, err := d.take(ctx, id, RetryType)
 	if err != nil {
 		return err
@@ -70,11 +73,14 @@ func (d *Dispatcher) Recovered() bool {
 // Discard removes dead letter id from the queue for good, appending a
 // DiscardType record. It returns ErrNotFound if id is not in the queue.
 func (d *Dispatcher) Discard(ctx context.Context, id string) error {
+	d.ops.RLock()
+	defer d.ops.RUnlock()
 	_, err := d.take(ctx, id, DiscardType)
 	return err
 }
 
-// take removes id from the queue and logs why; on failure it puts it back.
+// take removes id from the queue and logs why; when the record surely did
+// not land it puts id back. d.ops is held.
 func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, error) {
 	d.mu.Lock()
 	if !d.mu.recovered {
@@ -95,6 +101,13 @@ func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, err
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := d.st.Append(actx, DeadLetterStream, store.Any, []*event.Event{rec}); err != nil {
+		if actx.Err() != nil {
+			// The append may still land: the queue leaves id out rather than
+			// contradict the log, and the next Run settles it from there.
+			d.log.Warn("dispatch: a dead letter's record may or may not be in the log; the queue shows it again after a restart if not",
+				"action", id, "record", typ, "err", err)
+			return nil, fmt.Errorf("%w: the %s record may still land; after a restart the queue shows %s again if it did not", err, typ, id)
+		}
 		d.mu.Lock()
 		d.mu.dead[id] = dl
 		d.mu.Unlock()
