@@ -298,7 +298,7 @@ func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*e
 		if err == nil {
 			return true
 		}
-		if errors.Is(err, store.ErrClosed) {
+		if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrBroken) {
 			return false
 		}
 		d.m.recordErrors.Add(1)

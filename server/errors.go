@@ -24,6 +24,7 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"     // the route exists, not with this method
 	CodeReservedStream       = "reserved_stream"        // the stream name starts with '$'
 	CodeReservedType         = "reserved_type"          // the event type starts with "choreo."
+	CodeReservedID           = "reserved_id"            // the event id starts with "choreo."
 	CodeNotReady             = "not_ready"              // the server cannot take work yet
 )
 
@@ -50,6 +51,7 @@ var statusOf = map[string]int{
 	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	CodeReservedStream:               http.StatusBadRequest,
 	CodeReservedType:                 http.StatusBadRequest,
+	CodeReservedID:                   http.StatusBadRequest,
 	CodeNotReady:                     http.StatusServiceUnavailable,
 }
 

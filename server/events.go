@@ -19,7 +19,8 @@ const (
 )
 
 // reservedTypePrefix starts the event types the engine writes itself
-// (choreo.timer and the like); clients may not publish them.
+// (choreo.timer and the like), and the ids it gives some of them;
+// clients may publish neither.
 const reservedTypePrefix = "choreo."
 
 var (
@@ -144,6 +145,10 @@ func (s *Server) checkEvent(e *event.Event) error {
 	if strings.HasPrefix(e.Type, reservedTypePrefix) {
 		return &apiError{Code: CodeReservedType, Field: "type",
 			Message: fmt.Sprintf("event types starting with %q are reserved for the engine, got %q", reservedTypePrefix, e.Type)}
+	}
+	if strings.HasPrefix(e.ID, reservedTypePrefix) {
+		return &apiError{Code: CodeReservedID, Field: "id",
+			Message: fmt.Sprintf("event ids starting with %q are reserved for the engine, got %q", reservedTypePrefix, e.ID)}
 	}
 	for k := range e.Extensions {
 		if recordMember[k] {

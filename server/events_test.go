@@ -133,6 +133,8 @@ func TestPublishErrors(t *testing.T) {
 		{"reserved stream by correlation", "", ceJSON, ev("x12", "t", "$dlq"), 400, "reserved_stream", "stream"},
 		{"reserved type", "", ceJSON, ev("x13", "choreo.timer", ""), 400, "reserved_type", "type"},
 		{"reserved type prefix", "", ceJSON, ev("x14", "choreo.anything", ""), 400, "reserved_type", "type"},
+		{"reserved id", "", ceJSON, ev("choreo.timer:2026-01-01T00:00:00Z", "t", ""), 400, "reserved_id", "id"},
+		{"batch reserved id", "", ceBatch, `[` + ev("b11", "t", "") + `,` + ev("choreo.x", "t", "") + `]`, 400, "reserved_id", "events[1].id"},
 		{"extension spelt like a record member", "", ceJSON, ev("x15", "t", "", `"stream":"s"`), 400, "invalid_field", "stream"},
 		{"bad extension name", "", ceJSON, ev("x16", "t", "", `"Bad_Name":"s"`), 400, "invalid_field", "Bad_Name"},
 		{"empty stream", "stream=", ceJSON, ev("x17", "t", ""), 400, "invalid_stream", "stream"},

@@ -28,6 +28,10 @@ var (
 	ErrPartitions = errors.New("store: partition count differs from the store's")
 	// ErrNotFound is returned by Get for an id the log does not hold.
 	ErrNotFound = errors.New("store: event not found")
+	// ErrBroken is matched by the errors of a store that can take no more
+	// appends until it is closed and opened again (a write to its disk
+	// failed): retrying cannot help.
+	ErrBroken = errors.New("store: broken until reopened")
 )
 
 // VersionError reports an expected-version mismatch.

@@ -395,11 +395,18 @@ func (r *Runner) timers(ctx context.Context, busy bool) (<-chan time.Time, error
 		t = r.lastTimer.Add(time.Nanosecond)
 	}
 	for attempt := 0; ; attempt++ {
-		_, err := r.st.Append(ctx, TimersStream, store.Any, []*event.Event{TimerEvent(t)})
+		clock := TimerEvent(t)
+		if attempt >= 8 {
+			// Ids of the next nanoseconds taken too: an id of its own. Another
+			// runner's clock event for the same time may then be appended too,
+			// which is harmless: a clock event only moves the clock.
+			clock.ID = event.NewID()
+		}
+		_, err := r.st.Append(ctx, TimersStream, store.Any, []*event.Event{clock})
 		if err == nil {
 			break
 		}
-		if errors.Is(err, store.ErrConflict) && attempt < 8 {
+		if errors.Is(err, store.ErrConflict) {
 			// Its id is taken by something else: try the next nanosecond.
 			t = t.Add(time.Nanosecond)
 			continue
@@ -546,12 +553,12 @@ func refused(err error) bool {
 }
 
 // retry records err and waits before attempt+1, or returns the error that
-// ends Run: ctx's, or the store's when it is closed.
+// ends Run: ctx's, or the store's when it is closed or broken.
 func (r *Runner) retry(ctx context.Context, err error, attempt int) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if errors.Is(err, store.ErrClosed) {
+	if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrBroken) {
 		return r.fail(err)
 	}
 	r.setErr(err)

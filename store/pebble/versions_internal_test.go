@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -61,5 +62,21 @@ func TestVersionCacheFullWithinAGroup(t *testing.T) {
 		if rec.StreamPosition != uint64(i) {
 			t.Errorf("X[%d] = %s at stream position %d", i, rec.Event.ID, rec.StreamPosition)
 		}
+	}
+}
+
+// TestBrokenMatchesTheStoreError: once a write to the log failed, appends
+// fail with an error matching both ErrBroken and store.ErrBroken, which
+// tells callers that retrying cannot help.
+func TestBrokenMatchesTheStoreError(t *testing.T) {
+	s, err := Open(t.TempDir(), &Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.fail(errors.New("disk on fire"))
+	_, err = s.Append(context.Background(), "X", store.Any, []*event.Event{{SpecVersion: event.SpecVersion, ID: "x", Source: "s", Type: "t"}})
+	if !errors.Is(err, ErrBroken) || !errors.Is(err, store.ErrBroken) {
+		t.Fatalf("Append on a broken store = %v", err)
 	}
 }

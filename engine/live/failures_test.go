@@ -1,0 +1,79 @@
+package live_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
+	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/store"
+	"github.com/choreohq/choreo/store/mem"
+)
+
+// brokenActions is a store whose appends to the outbox fail as a store
+// that must be reopened fails.
+type brokenActions struct{ store.Store }
+
+func (b brokenActions) Append(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) ([]store.Position, error) {
+	if stream == live.ActionsStream {
+		return nil, fmt.Errorf("writing: %w", store.ErrBroken)
+	}
+	return b.Store.Append(ctx, stream, exp, evs)
+}
+
+// TestBrokenStoreEndsRun: a store that takes no more appends until it is
+// reopened ends Run with its error, instead of being retried for ever.
+func TestBrokenStoreEndsRun(t *testing.T) {
+	st := mem.New(store.Options{})
+	defer st.Close()
+	appendEvents(t, st, shopEvents()...)
+	r, err := live.New(brokenActions{st}, newEngine(t, shop(t)), live.Config{RetryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- r.Run(context.Background()) }()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, store.ErrBroken) {
+			t.Fatalf("Run = %v, want an error matching store.ErrBroken", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run kept retrying a broken store")
+	}
+}
+
+// TestClockEventIDsTaken: when events a client wrote hold the ids of the
+// clock event a timer needs and of the next nanoseconds', the runner
+// still gets its clock event into the log, and the timer fires.
+func TestClockEventIDsTaken(t *testing.T) {
+	st := mem.New(store.Options{})
+	defer st.Close()
+	appendEvents(t, st, shopEvents()...)
+	due := t0.Add(15 * time.Minute) // order-1's payment deadline
+	for i := range 9 {
+		squat := ev(live.TimerEventID(due.Add(time.Duration(i))), "noise", "squatter", 0, "")
+		appendEvents(t, st, squat)
+	}
+	clock := newFakeClock(t0.Add(2 * time.Minute))
+	r, err := live.New(st, newEngine(t, shop(t)), live.Config{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	stop := start(t, r)
+	defer stop()
+	waitFor(t, "4 actions", func() bool { return len(readStream(t, st, live.ActionsStream)) == 4 })
+	waitFor(t, "the runner to catch up", caughtUp(r))
+	clock.Advance(13 * time.Minute)
+	waitFor(t, "the absence", func() bool { return len(readStream(t, st, live.ActionsStream)) == 5 })
+	timers := readStream(t, st, live.TimersStream)
+	if len(timers) != 1 || timers[0].Event.Type != engine.TimerEventType || timers[0].Event.Time.Before(due) {
+		t.Fatalf("clock events %v: want one, at or after %s", ids(timers), due)
+	}
+}
