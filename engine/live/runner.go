@@ -289,7 +289,11 @@ func (r *Runner) run(ctx context.Context) error {
 					break
 				}
 				r.handle(it.rec)
-				if len(recs) == 0 || len(r.pending) >= r.cfg.MaxBatch {
+				// Back to the loop's head when the reader is drained, a batch
+				// of actions is ready, or the engine's snapshot is due: a long
+				// catch-up deciding few actions still flushes them and
+				// updates the metrics as it goes.
+				if len(recs) == 0 || len(r.pending) >= r.cfg.MaxBatch || r.fresh >= engineSnapEvery {
 					break
 				}
 				it = <-recs
