@@ -72,6 +72,10 @@ type Dispatcher struct {
 	m        metrics
 }
 
+// errAbandoned is the outcome given to an agent's breaker for an attempt
+// abandoned when Run stopped: neither a success nor a failure.
+var errAbandoned = errors.New("dispatch: attempt abandoned as Run stopped")
+
 // agentState is what the dispatcher keeps per agent.
 type agentState struct {
 	slots   chan struct{}
@@ -362,7 +366,7 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		}
 		took := time.Since(began)
 		if work.Err() != nil { // past the drain: leave the action for the next run
-			release(nil)
+			release(errAbandoned)
 			return
 		}
 		release(err)
@@ -497,6 +501,8 @@ func (d *Dispatcher) agent(id string) *agentState {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
 		// A refusal is an answer: the agent is up.
 		IsSuccessful: func(err error) bool { return err == nil || IsPermanent(err) },
+		// An attempt cut short by a shutdown says nothing about the agent.
+		IsExcluded: func(err error) bool { return errors.Is(err, errAbandoned) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
 				d.m.breakerOpened.Add(1)
