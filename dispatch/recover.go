@@ -1,9 +1,11 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
@@ -48,47 +50,17 @@ func (c *cursor) pop() {
 // returns the actions not yet done, oldest first, and the outbox stream
 // position to follow on from.
 func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, error) {
+	type open struct {
+		a   engine.Action
+		seq uint64
+	}
 	// The figures the log holds are rebuilt from it, not added again.
 	d.m.mu.Lock()
 	d.m.rules = make(map[ruleKey]*RuleStats)
 	d.m.mu.Unlock()
 	d.m.delivered.Store(0)
 	d.m.deadLettered.Store(0)
-	// The actions not yet done, in log order (a retried dead letter goes
-	// in again at its retry): opened holds the actions opened, those done
-	// since marked until they are half of it, and pending the index in
-	// opened of each still open.
-	type opening struct {
-		a    engine.Action
-		done bool
-	}
-	var opened []opening
-	pending := make(map[string]int)
-	closeAction := func(id string) {
-		i, ok := pending[id]
-		if !ok {
-			return
-		}
-		opened[i] = opening{done: true}
-		delete(pending, id)
-		if len(opened) < 1024 || 2*len(pending) > len(opened) {
-			return
-		}
-		kept := opened[:0]
-		for _, o := range opened {
-			if !o.done {
-				pending[o.a.ID] = len(kept)
-				kept = append(kept, o)
-			}
-		}
-		clear(opened[len(kept):])
-		opened = kept
-	}
-	open := func(a *engine.Action) {
-		closeAction(a.ID) // opened again: it goes at its new place
-		pending[a.ID] = len(opened)
-		opened = append(opened, opening{a: *a})
-	}
+	pending := make(map[string]*open)
 	dead := make(map[string]*DeadLetter)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
 	dlq := &cursor{st: d.st, stream: DeadLetterStream}
@@ -105,11 +77,14 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 		var rec store.Record
 		switch {
 		case ra == nil && rd == nil:
-			actions := make([]engine.Action, 0, len(pending))
-			for i := range opened {
-				if !opened[i].done {
-					actions = append(actions, opened[i].a)
-				}
+			out := make([]*open, 0, len(pending))
+			for _, o := range pending {
+				out = append(out, o)
+			}
+			slices.SortFunc(out, func(x, y *open) int { return cmp.Compare(x.seq, y.seq) })
+			actions := make([]engine.Action, len(out))
+			for i, o := range out {
+				actions[i] = o.a
 			}
 			d.mu.Lock()
 			d.mu.dead = dead
@@ -135,14 +110,14 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 				d.log.Error("dispatch: skipping an action record that does not decode", "id", e.ID, "err", err)
 				continue
 			}
-			open(&a)
+			pending[a.ID] = &open{a: a, seq: head}
 		case DeliveredType:
 			var ds Deliveries
 			if err := ds.UnmarshalJSON(e.Data); err != nil {
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			for _, r := range ds.Deliveries {
-				closeAction(r.ActionID)
+				delete(pending, r.ActionID)
 				d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, msDuration(r.DurationMS))
 			}
 		case AttemptType:
@@ -156,7 +131,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			if err := json.Unmarshal(e.Data, &dl); err != nil {
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
-			closeAction(dl.ActionID)
+			delete(pending, dl.ActionID)
 			dead[dl.ActionID] = &dl
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
@@ -170,7 +145,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			if dl, ok := dead[r.ActionID]; ok {
 				delete(dead, r.ActionID)
 				if e.Type == RetryType {
-					open(&dl.Action)
+					pending[r.ActionID] = &open{a: dl.Action, seq: head}
 				}
 			}
 		}
