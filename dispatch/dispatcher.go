@@ -60,6 +60,9 @@ type Dispatcher struct {
 		// recovered says Run has rebuilt the dead-letter queue from the
 		// log; until then Retry, Discard and DeadLetters cannot answer.
 		recovered bool
+		// broken is the store's error that ended Run: the store can
+		// record no outcome, so Run delivers nothing more.
+		broken error
 	}
 
 	agents   sync.Map // agent id → *agentState
@@ -108,7 +111,8 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 
 // Run recovers the dispatcher's state from the log, delivers the actions
 // left undone, then follows the outbox until ctx ends or Close is called.
-// It returns ctx.Err(), ErrClosed, or the store's error. Before returning
+// It returns ctx.Err(), ErrClosed, or the store's error; it ends by itself
+// when the store breaks (store.ErrBroken). Before returning
 // it stops the deliveries in progress (an interrupted attempt is not
 // recorded, so the next Run delivers the action again with the same
 // idempotency key) and appends the outcomes already known.
@@ -134,6 +138,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.retryQueue = nil
 	d.mu.recovered = false
 	d.mu.dead = nil
+	d.mu.broken = nil
 	done, wake := d.mu.done, d.mu.retryWake
 	d.mu.Unlock()
 	d.ops.Unlock()
@@ -170,7 +175,26 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.isClosed() {
 		return ErrClosed
 	}
+	d.mu.Lock()
+	broken := d.mu.broken
+	d.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
 	return err
+}
+
+// stopBroken ends Run on err, an error of a store that can take no more
+// appends (store.ErrBroken): no outcome could be recorded, and every
+// delivery from then on would be repeated by the next Run.
+func (d *Dispatcher) stopBroken(err error) {
+	d.mu.Lock()
+	if d.mu.broken == nil && d.mu.running {
+		d.mu.broken = err
+		d.log.Error("dispatch: the store can record no outcome; stopping", "err", err)
+		d.mu.cancel()
+	}
+	d.mu.Unlock()
 }
 
 func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake <-chan struct{}) error {

@@ -187,6 +187,10 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 		if errors.Is(err, store.ErrClosed) {
 			return // the next run delivers these actions again
 		}
+		if errors.Is(err, store.ErrBroken) {
+			d.stopBroken(err)
+			return
+		}
 		d.m.recordErrors.Add(1)
 		d.log.Warn("dispatch: appending records failed; retrying", "stream", live.ActionsStream, "err", err)
 		if !d.appendRetrying(ctx, live.ActionsStream, f.recs, true) {
@@ -280,7 +284,8 @@ func refused(err error) bool {
 }
 
 // appendRetrying appends evs, retrying failures that may pass while Run
-// runs. It returns false if the store is closed, or if an append fails
+// runs. It returns false if the store is closed or broken (which ends
+// Run), or if an append fails
 // once Run is stopping: the outcomes are then not recorded, and the next
 // Run delivers those actions again, under the same keys. A deferred append
 // (store.AppendDeferred) shares the fsync of the appends after it: for
@@ -298,7 +303,11 @@ func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*e
 		if err == nil {
 			return true
 		}
-		if errors.Is(err, store.ErrClosed) || errors.Is(err, store.ErrBroken) {
+		if errors.Is(err, store.ErrClosed) {
+			return false
+		}
+		if errors.Is(err, store.ErrBroken) {
+			d.stopBroken(err)
 			return false
 		}
 		d.m.recordErrors.Add(1)

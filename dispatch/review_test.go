@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,5 +142,73 @@ func TestResultsNotWrittenLeaveTheActionOpen(t *testing.T) {
 	}
 	if m := rc.messages(); len(m) != 2 || m[0].MessageID != m[1].MessageID {
 		t.Fatalf("deliveries %v: want the same action twice", m)
+	}
+}
+
+// breakableStore fails every append, as a store that must be reopened
+// does, once broken is set.
+type breakableStore struct {
+	store.Store
+	broken atomic.Bool
+}
+
+func (b *breakableStore) Append(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) ([]store.Position, error) {
+	if b.broken.Load() {
+		return nil, fmt.Errorf("writing to the log: %w", store.ErrBroken)
+	}
+	return b.Store.Append(ctx, stream, exp, evs)
+}
+
+// TestBrokenStoreEndsRun: once the store can record no outcome, Run ends
+// with the store's error instead of delivering the rest of the outbox
+// unrecorded, and the next Run, over a working store, delivers what was
+// not recorded again under the same keys.
+func TestBrokenStoreEndsRun(t *testing.T) {
+	inner := mem.New(store.Options{})
+	t.Cleanup(func() { inner.Close() })
+	bs := &breakableStore{Store: inner}
+	cfg := fast()
+	cfg.MaxInFlight = 4
+	r := newRig(t, bs, cfg)
+	const n = 400
+	var delivered atomic.Int64
+	rc := &recorder{res: func(*dispatch.Delivery) []*event.Event {
+		if delivered.Add(1) == 10 {
+			bs.broken.Store(true)
+		}
+		return nil
+	}}
+	r.agent("a", "cap", 0, rc.handle)
+	for i := range n {
+		r.action(fmt.Sprint("x", i), "cap", 0)
+	}
+	r.start()
+	select {
+	case err := <-r.done:
+		r.cancel = nil
+		if !errors.Is(err, store.ErrBroken) {
+			t.Fatalf("Run = %v, want an error matching store.ErrBroken", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run went on with a broken store")
+	}
+	// Run stops at the first record it cannot append: the attempts then
+	// in progress may finish, but no new one starts.
+	t.Logf("%d of %d delivered before Run ended", delivered.Load(), n)
+	if got := delivered.Load(); got >= n/2 {
+		t.Fatalf("%d of %d actions delivered with nothing recorded", got, n)
+	}
+
+	bs.broken.Store(false)
+	r2 := newRig(t, bs, cfg)
+	r2.agent("a", "cap", 0, rc.handle)
+	r2.start()
+	waitFor(t, "every action recorded delivered", func() bool { return len(deliveries(t, inner)) >= n })
+	seen := map[string]int{}
+	for _, m := range rc.messages() {
+		seen[m.MessageID]++
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct keys delivered, want %d", len(seen), n)
 	}
 }
