@@ -29,6 +29,7 @@ import (
 
 	pdb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
@@ -80,6 +81,8 @@ type Options struct {
 	SyncDelay time.Duration
 	// Logger receives Pebble's warnings and errors. Nil means slog.Default().
 	Logger *slog.Logger
+
+	fs vfs.FS // the file system under Pebble, for tests; nil = the OS's
 }
 
 // Store is a store.Store on Pebble.
@@ -229,6 +232,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	if o.MemTableSize > 0 {
 		popts.MemTableSize = o.MemTableSize
+	}
+	if o.fs != nil {
+		popts.FS = o.fs
 	}
 	db, err := pdb.Open(dir, popts)
 	if err != nil {
@@ -514,7 +520,7 @@ func (s *Store) apply(g *group) {
 		g.syncing = g.err == nil
 	}
 	if g.err != nil {
-		s.fail(g.err)
+		g.err = s.fail(g.err)
 		return
 	}
 	s.tail.push(start, s.vals)
@@ -618,7 +624,7 @@ func (s *Store) settle(g *group, syncErr error) {
 		}
 	}
 	if g.err != nil {
-		s.fail(g.err)
+		g.err = s.fail(g.err)
 		for _, r := range g.reqs {
 			if r.err == nil {
 				r.err, r.pos = g.err, nil
@@ -634,10 +640,14 @@ func (s *Store) settle(g *group, syncErr error) {
 }
 
 // fail marks the store broken: a write to the log failed, and no append
-// is accepted until the store is reopened.
-func (s *Store) fail(err error) {
-	err = fmt.Errorf("%w: writing to the log: %v", ErrBroken, err)
+// is accepted until the store is reopened. It returns err as the appends
+// of the failed group see it, matching ErrBroken.
+func (s *Store) fail(err error) error {
+	if !errors.Is(err, ErrBroken) {
+		err = fmt.Errorf("%w: writing to the log: %v", ErrBroken, err)
+	}
 	s.broken.CompareAndSwap(nil, &err)
+	return err
 }
 
 // lookupAll looks up, in the appender's goroutine, the ids of r that may

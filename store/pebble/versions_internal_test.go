@@ -4,7 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
@@ -78,5 +86,55 @@ func TestBrokenMatchesTheStoreError(t *testing.T) {
 	_, err = s.Append(context.Background(), "X", store.Any, []*event.Event{{SpecVersion: event.SpecVersion, ID: "x", Source: "s", Type: "t"}})
 	if !errors.Is(err, ErrBroken) || !errors.Is(err, store.ErrBroken) {
 		t.Fatalf("Append on a broken store = %v", err)
+	}
+}
+
+// TestTheFailedGroupSeesBroken: when Pebble fails to write or sync the
+// log, the appends of the group that failed get an error matching
+// store.ErrBroken too, not only the appends after it; and the store
+// takes nothing more until it is reopened.
+func TestTheFailedGroupSeesBroken(t *testing.T) {
+	for name, kinds := range map[string][]errorfs.OpKind{
+		"write": {errorfs.OpFileWrite, errorfs.OpFileWriteAt},
+		"sync":  {errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var on atomic.Bool
+			inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+				if on.Load() && slices.Contains(kinds, op.Kind) && strings.HasSuffix(op.Path, ".log") {
+					return errors.New("injected: disk on fire")
+				}
+				return nil
+			})
+			dir := t.TempDir()
+			s, err := Open(dir, &Options{fs: errorfs.Wrap(vfs.Default, inj), Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ev := func(id string) []*event.Event {
+				return []*event.Event{{SpecVersion: event.SpecVersion, ID: id, Source: "s", Type: "t"}}
+			}
+			ctx := context.Background()
+			if _, err := s.Append(ctx, "X", store.Any, ev("before")); err != nil {
+				t.Fatal(err)
+			}
+			on.Store(true)
+			var wg sync.WaitGroup
+			errs := make([]error, 8)
+			for i := range errs {
+				wg.Go(func() { _, errs[i] = s.Append(ctx, "X", store.Any, ev(fmt.Sprint("during-", i))) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if !errors.Is(err, store.ErrBroken) {
+					t.Errorf("append %d while the log fails = %v, want an error matching store.ErrBroken", i, err)
+				}
+			}
+			on.Store(false)
+			if _, err := s.Append(ctx, "X", store.Any, ev("after")); !errors.Is(err, store.ErrBroken) {
+				t.Fatalf("append after the failure = %v, want store.ErrBroken until reopened", err)
+			}
+		})
 	}
 }
