@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,5 +77,52 @@ func TestClockEventIDsTaken(t *testing.T) {
 	timers := readStream(t, st, live.TimersStream)
 	if len(timers) != 1 || timers[0].Event.Type != engine.TimerEventType || timers[0].Event.Time.Before(due) {
 		t.Fatalf("clock events %v: want one, at or after %s", ids(timers), due)
+	}
+}
+
+// flakyTimers fails the first n appends to the clock stream with an
+// error that passes.
+type flakyTimers struct {
+	store.Store
+	left atomic.Int64
+}
+
+func (f *flakyTimers) Append(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) ([]store.Position, error) {
+	if stream == live.TimersStream && f.left.Add(-1) >= 0 {
+		return nil, errors.New("disk hiccup")
+	}
+	return f.Store.Append(ctx, stream, exp, evs)
+}
+
+// TestClockEventKeepsItsIDThroughFailures: appends of a clock event that
+// fail for reasons other than a taken id are retried under the same id,
+// however many there are, so that two runners' clock events for one
+// moment stay one event.
+func TestClockEventKeepsItsIDThroughFailures(t *testing.T) {
+	inner := mem.New(store.Options{})
+	defer inner.Close()
+	appendEvents(t, inner, shopEvents()...)
+	st := &flakyTimers{Store: inner}
+	st.left.Store(12)
+	clock := newFakeClock(t0.Add(2 * time.Minute))
+	r, err := live.New(st, newEngine(t, shop(t)), live.Config{Clock: clock, RetryDelay: time.Nanosecond, MaxRetryDelay: time.Microsecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	stop := start(t, r)
+	defer stop()
+	waitFor(t, "4 actions", func() bool { return len(readStream(t, inner, live.ActionsStream)) == 4 })
+	waitFor(t, "the runner to catch up", caughtUp(r))
+	clock.Advance(13 * time.Minute)
+	// The retries wait on the clock: move it a microsecond at a time.
+	waitFor(t, "the absence", func() bool {
+		clock.Advance(time.Microsecond)
+		return len(readStream(t, inner, live.ActionsStream)) == 5
+	})
+	due := t0.Add(15 * time.Minute)
+	timers := readStream(t, inner, live.TimersStream)
+	if len(timers) != 1 || timers[0].Event.ID != live.TimerEventID(due) {
+		t.Fatalf("clock events %v: want one, %s", ids(timers), live.TimerEventID(due))
 	}
 }

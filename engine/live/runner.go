@@ -398,9 +398,11 @@ func (r *Runner) timers(ctx context.Context, busy bool) (<-chan time.Time, error
 	if !t.After(r.lastTimer) && !r.lastTimer.IsZero() {
 		t = r.lastTimer.Add(time.Nanosecond)
 	}
-	for attempt := 0; ; attempt++ {
+	// conflicts counts the ids found taken, failures the appends that
+	// failed otherwise (the store's passing trouble, retried with backoff).
+	for conflicts, failures := 0, 0; ; {
 		clock := TimerEvent(t)
-		if attempt >= 8 {
+		if conflicts >= 8 {
 			// Ids of the next nanoseconds taken too: an id of its own. Another
 			// runner's clock event for the same time may then be appended too,
 			// which is harmless: a clock event only moves the clock.
@@ -413,11 +415,13 @@ func (r *Runner) timers(ctx context.Context, busy bool) (<-chan time.Time, error
 		if errors.Is(err, store.ErrConflict) {
 			// Its id is taken by something else: try the next nanosecond.
 			t = t.Add(time.Nanosecond)
+			conflicts++
 			continue
 		}
-		if err := r.retry(ctx, fmt.Errorf("appending the clock event for %s: %w", t.Format(time.RFC3339Nano), err), attempt); err != nil {
+		if err := r.retry(ctx, fmt.Errorf("appending the clock event for %s: %w", t.Format(time.RFC3339Nano), err), failures); err != nil {
 			return nil, err
 		}
+		failures++
 	}
 	r.sent = t
 	r.m.timers.Add(1)
