@@ -179,16 +179,19 @@ type Action struct {
 
 // ActionStatus is what became of an action.
 type ActionStatus struct {
-	Status     string    `json:"status"`               // pending, delivered, dead_lettered or discarded
-	Agent      string    `json:"agent,omitempty"`      // the agent of the last attempt
-	Attempts   int       `json:"attempts"`             // attempts made
-	LastError  string    `json:"last_error,omitempty"` // the error of the last failed attempt
-	Reason     string    `json:"reason,omitempty"`     // why it was dead-lettered
-	Results    []string  `json:"results,omitempty"`    // ids of the events its agent gave back
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	DecidedAt  time.Time `json:"decided_at"`      // when its record was appended
-	Position   uint64    `json:"global_position"` // of its record in the log
-	UpdatedAt  time.Time `json:"updated_at"`
+	Status    string   `json:"status"`               // pending, delivered, dead_lettered or discarded
+	Agent     string   `json:"agent,omitempty"`      // the agent of the last attempt
+	Attempts  int      `json:"attempts"`             // attempts made
+	LastError string   `json:"last_error,omitempty"` // the error of the last failed attempt
+	Reason    string   `json:"reason,omitempty"`     // why it was dead-lettered
+	Results   []string `json:"results,omitempty"`    // ids of the events its agent gave back
+	// ResultsOmitted counts the events its agent gave back whose ids
+	// Results leaves out.
+	ResultsOmitted int       `json:"results_omitted,omitempty"`
+	DurationMS     float64   `json:"duration_ms,omitempty"`
+	DecidedAt      time.Time `json:"decided_at"`      // when its record was appended
+	Position       uint64    `json:"global_position"` // of its record in the log
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // MarshalJSON writes the action as one object, as the API does.

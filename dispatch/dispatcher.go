@@ -552,6 +552,7 @@ func (d *Dispatcher) BreakerState(id string) string {
 func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, took time.Duration, evs []*event.Event) {
 	now := time.Now().UTC()
 	ids := make([]string, 0, len(evs))
+	listed, omitted := 0, 0
 	for i, e := range evs {
 		if e == nil {
 			continue
@@ -575,11 +576,15 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		if e.Time.IsZero() {
 			e.Time = now
 		}
+		if listed += len(e.ID); listed > maxListedResults {
+			omitted++
+			continue
+		}
 		ids = append(ids, e.ID)
 	}
 	d.emit(&outcome{action: a, results: evs, took: took, done: &Delivered{
 		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
-		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids,
+		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids, ResultsOmitted: omitted,
 	}})
 }
 

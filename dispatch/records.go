@@ -110,6 +110,10 @@ func (ds *Deliveries) decodeFast(b []byte) bool {
 			s.Lit(`,"results":`)
 			dl.Results = s.Strs(false)
 		}
+		if s.Peek(`,"results_omitted":`) {
+			s.Lit(`,"results_omitted":`)
+			dl.ResultsOmitted = s.Int()
+		}
 		s.Lit("}")
 		out = append(out, dl)
 	}
@@ -126,7 +130,7 @@ func (ds *Deliveries) decodeFast(b []byte) bool {
 
 // size estimates the length of d's JSON.
 func (dl *Delivered) size() int {
-	n := 160 + len(dl.ActionID) + len(dl.Action) + len(dl.Choreography) + len(dl.RuleID) + len(dl.Agent)
+	n := 190 + len(dl.ActionID) + len(dl.Action) + len(dl.Choreography) + len(dl.RuleID) + len(dl.Agent)
 	for _, r := range dl.Results {
 		n += len(r) + 3
 	}
@@ -158,7 +162,15 @@ type Delivered struct {
 	Attempts     int      `json:"attempts"`
 	DurationMS   float64  `json:"duration_ms"` // the response time of the successful attempt
 	Results      []string `json:"results,omitempty"`
+	// ResultsOmitted counts the ids of events the agent gave back that
+	// are not listed in Results, which lists at most maxListedResults
+	// bytes of ids so that the record stays well under the log's event
+	// size limit however many events an agent gives back.
+	ResultsOmitted int `json:"results_omitted,omitempty"`
 }
+
+// maxListedResults bounds the bytes of result ids a Delivered lists.
+const maxListedResults = 64 << 10
 
 // DeadLetter is an action the dispatcher gave up on: the data of a
 // DeadLetterType record, and an entry of the dead-letter queue.
@@ -208,6 +220,10 @@ func (dl *Delivered) appendJSON(b []byte) []byte {
 			b = jsonw.StringHTML(b, r)
 		}
 		b = append(b, ']')
+	}
+	if dl.ResultsOmitted != 0 {
+		b = append(b, `,"results_omitted":`...)
+		b = strconv.AppendInt(b, int64(dl.ResultsOmitted), 10)
 	}
 	return append(b, '}')
 }

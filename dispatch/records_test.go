@@ -10,7 +10,7 @@ import (
 func TestRecordEncodingMatchesEncodingJSON(t *testing.T) {
 	at := &Attempt{ActionID: "a<1>", Action: "check", Choreography: "shop", RuleID: "r&1", Attempt: 3, Agent: "ag\"1", Error: "boom\n", DurationMS: 12.3456}
 	dl := &Delivered{ActionID: "a1", Action: "x", Choreography: "c", RuleID: "r", Agent: "ag", Attempts: 2, DurationMS: 0.0004, Results: []string{"a1/0", "a1/1"}}
-	for _, v := range []any{at, dl, &Delivered{DurationMS: 1500}} {
+	for _, v := range []any{at, dl, &Delivered{DurationMS: 1500}, &Delivered{Results: []string{"x"}, ResultsOmitted: 7}} {
 		var viaJSON, viaOurs map[string]any
 		want, _ := json.Marshal(v)
 		if err := json.Unmarshal(want, &viaJSON); err != nil {
@@ -56,6 +56,7 @@ func sampleDeliveries() []Deliveries {
 		{Deliveries: []Delivered{
 			{ActionID: "a1", Action: "check", Choreography: "shop", RuleID: "r", Agent: "ag", Attempts: 2, DurationMS: 12.3456, Results: []string{"a1/0", "a1/1"}},
 			{ActionID: "a2", Action: "pay", Choreography: "shop", RuleID: "r2", Agent: "ag-2", Attempts: 1, DurationMS: 0.0004},
+			{ActionID: "a4", Action: "ship", Choreography: "shop", RuleID: "r4", Agent: "ag", Attempts: 1, DurationMS: 1, Results: []string{"a4/0"}, ResultsOmitted: 12000},
 			{ActionID: "a<3>", Agent: "é", DurationMS: 1e9},
 		}},
 	}
@@ -73,7 +74,7 @@ func TestDeliveriesDecode(t *testing.T) {
 		}
 		// Without its escaped entry, the second record takes the fast path.
 		if i == 1 {
-			plain := Deliveries{Deliveries: ds.Deliveries[:2]}
+			plain := Deliveries{Deliveries: ds.Deliveries[:3]}
 			if !fast.decodeFast(plain.appendJSON(nil)) {
 				t.Errorf("the fast path refused %s", plain.appendJSON(nil))
 			}
@@ -84,6 +85,8 @@ func TestDeliveriesDecode(t *testing.T) {
 		`{"deliveries":[{"action_id":"a","action":"b","choreography":"c","rule_id":"r","agent":"g","attempts":1,"duration_ms":1e999}]}`,
 		`{"deliveries":[{"action_id":"a","action":"b","choreography":"c","rule_id":"r","agent":"g","attempts":1,"duration_ms":.5}]}`,
 		`{"deliveries":[{"action_id":"a","action":"b","choreography":"c","rule_id":"r","agent":"g","attempts":1,"duration_ms":2,"results":[]}]}`,
+		`{"deliveries":[{"action_id":"a","action":"b","choreography":"c","rule_id":"r","agent":"g","attempts":1,"duration_ms":2,"results_omitted":-1}]}`,
+		`{"deliveries":[{"action_id":"a","action":"b","choreography":"c","rule_id":"r","agent":"g","attempts":1,"duration_ms":2,"results_omitted":1.5}]}`,
 	} {
 		checkDeliveries(t, []byte(b))
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -210,5 +211,51 @@ func TestBrokenStoreEndsRun(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Fatalf("%d distinct keys delivered, want %d", len(seen), n)
+	}
+}
+
+// TestManyOrLongResultIDsStayRecordable: an agent that gives back more
+// events, or longer ids, than one delivery record could list has all its
+// events appended, and its delivery recorded with the ids that fit and a
+// count of the rest, instead of a record the log would refuse.
+func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
+	long := func(n, size int) dispatch.Handler {
+		return func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+			evs := make([]*event.Event, n)
+			for i := range evs {
+				id := fmt.Sprintf("%s/%d/", d.Action.ID, i)
+				evs[i] = &event.Event{ID: id + strings.Repeat("x", size-len(id)), Type: "step_done", Data: []byte(`{}`)}
+			}
+			return dispatch.Result{Events: evs}, nil
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		n, idBytes int
+	}{
+		{"many", 3000, 100},    // 300 KB of ids
+		{"long", 3, 600 << 10}, // three ids of 600 KiB, each event under the 1 MiB limit
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, nil, fast())
+			r.agent("a", "cap", 0, long(tc.n, tc.idBytes))
+			a := r.action("x", "cap", 0)
+			r.start()
+			waitFor(t, "the delivery record", func() bool { return len(deliveries(t, r.st)) == 1 })
+			if got := len(records(t, r.st, a.CorrelationID, "step_done")); got != tc.n {
+				t.Fatalf("%d result events in the log, want %d", got, tc.n)
+			}
+			dl := deliveries(t, r.st)[0]
+			if len(dl.Results)+dl.ResultsOmitted != tc.n || dl.ResultsOmitted == 0 {
+				t.Fatalf("record lists %d ids and omits %d; want %d in all, some omitted", len(dl.Results), dl.ResultsOmitted, tc.n)
+			}
+			listed := 0
+			for _, id := range dl.Results {
+				listed += len(id)
+			}
+			if listed > 64<<10 {
+				t.Fatalf("record lists %d bytes of ids", listed)
+			}
+		})
 	}
 }

@@ -31,16 +31,19 @@ const DefaultCapacity = 100_000
 // Action is an action and what became of it.
 type Action struct {
 	engine.Action
-	Status     string    `json:"status"`
-	Agent      string    `json:"agent,omitempty"` // the agent of the last attempt
-	Attempts   int       `json:"attempts"`        // attempts made
-	LastError  string    `json:"last_error,omitempty"`
-	Reason     string    `json:"reason,omitempty"`  // why it was dead-lettered
-	Results    []string  `json:"results,omitempty"` // ids of the events its agent gave back
-	DurationMS float64   `json:"duration_ms,omitempty"`
-	DecidedAt  time.Time `json:"decided_at"`      // when its record was appended
-	Position   uint64    `json:"global_position"` // of its record
-	UpdatedAt  time.Time `json:"updated_at"`
+	Status    string   `json:"status"`
+	Agent     string   `json:"agent,omitempty"` // the agent of the last attempt
+	Attempts  int      `json:"attempts"`        // attempts made
+	LastError string   `json:"last_error,omitempty"`
+	Reason    string   `json:"reason,omitempty"`  // why it was dead-lettered
+	Results   []string `json:"results,omitempty"` // ids of the events its agent gave back
+	// ResultsOmitted counts the events its agent gave back whose ids
+	// Results leaves out (a delivery record lists up to 64 KiB of ids).
+	ResultsOmitted int       `json:"results_omitted,omitempty"`
+	DurationMS     float64   `json:"duration_ms,omitempty"`
+	DecidedAt      time.Time `json:"decided_at"`      // when its record was appended
+	Position       uint64    `json:"global_position"` // of its record
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // MarshalJSON flattens the action's fields beside the status fields.
@@ -52,13 +55,14 @@ func (a Action) MarshalJSON() ([]byte, error) {
 		LastError  string    `json:"last_error,omitempty"`
 		Reason     string    `json:"reason,omitempty"`
 		Results    []string  `json:"results,omitempty"`
+		Omitted    int       `json:"results_omitted,omitempty"`
 		DurationMS float64   `json:"duration_ms,omitempty"`
 		DecidedAt  time.Time `json:"decided_at"`
 		Position   uint64    `json:"global_position"`
 		UpdatedAt  time.Time `json:"updated_at"`
 	}
 	head := a.Action.AppendJSON(nil)
-	tail, err := json.Marshal(status{a.Status, a.Agent, a.Attempts, a.LastError, a.Reason, a.Results, a.DurationMS, a.DecidedAt, a.Position, a.UpdatedAt})
+	tail, err := json.Marshal(status{a.Status, a.Agent, a.Attempts, a.LastError, a.Reason, a.Results, a.ResultsOmitted, a.DurationMS, a.DecidedAt, a.Position, a.UpdatedAt})
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +181,7 @@ func (v *Actions) fold(rec store.Record) {
 		for _, d := range ds.Deliveries {
 			if a := v.byID[d.ActionID]; a != nil {
 				a.Status, a.Agent, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Agent, d.Attempts, d.Results, d.DurationMS, rec.Recorded
+				a.ResultsOmitted = d.ResultsOmitted
 				a.Reason = ""
 			}
 		}

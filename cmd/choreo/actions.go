@@ -94,7 +94,11 @@ func (c *apiCmd) printAction(a *client.Action) error {
 	if a.DurationMS > 0 {
 		row("response time", strconv.FormatFloat(a.DurationMS, 'f', -1, 64)+" ms")
 	}
-	row("results", strings.Join(a.Results, ", "))
+	results := strings.Join(a.Results, ", ")
+	if a.ResultsOmitted > 0 {
+		results += fmt.Sprintf(" (and %d more)", a.ResultsOmitted)
+	}
+	row("results", results)
 	row("decided", fmtTime(a.DecidedAt)+" (global position "+strconv.FormatUint(a.Position, 10)+")")
 	row("updated", fmtTime(a.UpdatedAt))
 	return tw.Flush()
