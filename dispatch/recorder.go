@@ -129,7 +129,8 @@ func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
 			if byStream == nil {
 				byStream = make(map[string][]*outcome)
 			}
-			byStream[o.action.CorrelationID] = append(byStream[o.action.CorrelationID], o)
+			stream := resultStream(o.action)
+			byStream[stream] = append(byStream[stream], o)
 		}
 	}
 	for stream, os := range byStream {
@@ -234,6 +235,17 @@ func (d *Dispatcher) fold(typ string, a *engine.Action, took time.Duration) {
 		d.m.rule(a).FailedAttempts++
 		d.m.mu.Unlock()
 	}
+}
+
+// resultStream is the stream of the events an agent gave back for a: its
+// correlation's, or, for an action with no correlation (a global
+// threshold's) or one that cannot name a stream, a stream of its own
+// named by its id.
+func resultStream(a *engine.Action) string {
+	if store.CheckStream(a.CorrelationID) == nil {
+		return a.CorrelationID
+	}
+	return a.ID
 }
 
 // appendResults appends the events agents gave back. An event the store

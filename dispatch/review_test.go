@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/choreohq/choreo/dispatch"
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/mem"
@@ -233,8 +235,8 @@ func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
 		name       string
 		n, idBytes int
 	}{
-		{"many", 3000, 100},    // 300 KB of ids
-		{"long", 3, 600 << 10}, // three ids of 600 KiB, each event under the 1 MiB limit
+		{"many", 3000, 100}, // 300 KB of ids
+		{"long", 1500, 500}, // 750 KB of ids, each as long as an id may be
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, nil, fast())
@@ -257,5 +259,27 @@ func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
 				t.Fatalf("record lists %d bytes of ids", listed)
 			}
 		})
+	}
+}
+
+// TestResultsOfAnActionWithNoCorrelation: a global threshold's action has
+// no correlation, which cannot name a stream; its agent's events go to a
+// stream named by the action's id instead of being refused.
+func TestResultsOfAnActionWithNoCorrelation(t *testing.T) {
+	r := newRig(t, nil, fast())
+	rc := &recorder{res: func(*dispatch.Delivery) []*event.Event {
+		return []*event.Event{{Type: "alert_raised", Data: []byte(`{}`)}}
+	}}
+	r.agent("a", "cap", 0, rc.handle)
+	a := engine.Action{ID: "global-1", Action: "alert", TargetCapability: "cap", Priority: 5, Choreography: "shop",
+		RuleID: "too-many", RuleKind: "threshold_pattern", Time: t0}
+	if _, err := r.st.Append(context.Background(), live.ActionsStream, store.Any, []*event.Event{live.ActionEvent(&a)}); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	waitFor(t, "the delivery record", func() bool { return len(deliveries(t, r.st)) == 1 })
+	got := records(t, r.st, a.ID, "alert_raised")
+	if len(got) != 1 || got[0].CausationID != a.ID {
+		t.Fatalf("stream %s holds %v, want the agent's event", a.ID, got)
 	}
 }

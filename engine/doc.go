@@ -29,8 +29,10 @@
 // order. A condition that fails at run time counts as no match and in
 // RuleMetrics.ConditionErrors. A pattern with correlation_keys gives its
 // action the values of those data fields, joined with "|"; when one is
-// absent or null, the action keeps the event's correlation and
-// RuleMetrics.MissingKeys counts it.
+// absent or null, or the values joined would not make a correlation id
+// (over event.MaxAttributeLen bytes, or with a control character), the
+// action keeps the event's correlation and RuleMetrics.MissingKeys counts
+// it.
 //
 // Sequences advance per (sequence, correlation) only on the next expected
 // type; other events are ignored. A gap larger than max_interval between

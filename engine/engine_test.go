@@ -2,13 +2,14 @@ package engine
 
 import (
 	"errors"
-	"github.com/choreohq/choreo/internal/workload"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/choreohq/choreo/choreography"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/workload"
 )
 
 // step is an event to process, or when ev is nil a clock operation:
@@ -135,13 +136,19 @@ func TestCorrelationKeys(t *testing.T) {
 		ev("e4", "x", "c", 0, `{"customer":null,"region":"eu"}`),
 		ev("e5", "x", "c", 0, ``),
 		ev("e6", "x", "c", 0, `{"nested":{"customer":"no"},"region":"a\u00e9","customer":"z"}`),
+		// Values that would make no correlation id: a control character,
+		// and over 512 bytes joined.
+		ev("e7", "x", "c", 0, `{"customer":"ann\nsmith","region":"eu"}`),
+		ev("e8", "x", "c", 0, `{"customer":"`+strings.Repeat("a", 510)+`","region":"eu"}`), // 513 bytes
+		ev("e9", "x", "c", 0, `{"customer":"`+strings.Repeat("a", 509)+`","region":"eu"}`),
 	))
-	want := []string{"p(ann|eu:e1)@0", "p(42|us:e2)@0", "p(c:e3)@0", "p(c:e4)@0", "p(c:e5)@0", "p(z|aé:e6)@0"}
+	want := []string{"p(ann|eu:e1)@0", "p(42|us:e2)@0", "p(c:e3)@0", "p(c:e4)@0", "p(c:e5)@0", "p(z|aé:e6)@0",
+		"p(c:e7)@0", "p(c:e8)@0", "p(" + strings.Repeat("a", 509) + "|eu:e9)@0"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
-	if got := e.Metrics().Rules[0].MissingKeys; got != 3 {
-		t.Errorf("missing keys: got %d, want 3", got)
+	if got := e.Metrics().Rules[0].MissingKeys; got != 5 {
+		t.Errorf("missing keys: got %d, want 5", got)
 	}
 }
 

@@ -38,7 +38,7 @@ type RuleMetrics struct {
 	Action          string `json:"action"`
 	Triggers        int64  `json:"triggers"`         // actions emitted
 	ConditionErrors int64  `json:"condition_errors"` // evaluations that failed, counted as no match
-	MissingKeys     int64  `json:"missing_keys"`     // events lacking a correlation key; the event's correlation was used
+	MissingKeys     int64  `json:"missing_keys"`     // events lacking a correlation key, or whose keys made no usable correlation id; the event's correlation was used
 	PartialsCapped  int64  `json:"partials_capped"`  // partial matches not started because of MaxPartials
 }
 

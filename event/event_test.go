@@ -156,6 +156,18 @@ func TestValidate(t *testing.T) {
 		{"reserved extension", func(e *event.Event) { e.Extensions = map[string]json.RawMessage{"time": []byte(`"x"`)} }, event.Limits{}, event.CodeInvalidField, "time"},
 		{"over default size", func(e *event.Event) { e.Data = json.RawMessage(`"` + strings.Repeat("x", 1<<20) + `"`) }, event.Limits{}, event.CodeTooLarge, ""},
 		{"over set size", func(*event.Event) {}, event.Limits{MaxSize: 40}, event.CodeTooLarge, ""},
+		{"id at the length limit", func(e *event.Event) { e.ID = strings.Repeat("x", event.MaxAttributeLen) }, event.Limits{}, "", ""},
+		{"id over the length limit", func(e *event.Event) { e.ID = strings.Repeat("x", event.MaxAttributeLen+1) }, event.Limits{}, event.CodeInvalidField, "id"},
+		{"long source", func(e *event.Event) { e.Source = strings.Repeat("s", 600) }, event.Limits{}, event.CodeInvalidField, "source"},
+		{"long type", func(e *event.Event) { e.Type = strings.Repeat("t", 600) }, event.Limits{}, event.CodeInvalidField, "type"},
+		{"long subject", func(e *event.Event) { e.Subject = strings.Repeat("t", 600) }, event.Limits{}, event.CodeInvalidField, "subject"},
+		{"long correlation", func(e *event.Event) { e.CorrelationID = strings.Repeat("c", 600) }, event.Limits{}, event.CodeInvalidField, "correlationid"},
+		{"long causation", func(e *event.Event) { e.CausationID = strings.Repeat("c", 600) }, event.Limits{}, event.CodeInvalidField, "causationid"},
+		{"id with a newline", func(e *event.Event) { e.ID = "a\nb" }, event.Limits{}, event.CodeInvalidField, "id"},
+		{"correlation with invalid UTF-8", func(e *event.Event) { e.CorrelationID = "order-\xff" }, event.Limits{}, event.CodeInvalidField, "correlationid"},
+		{"causation with DEL", func(e *event.Event) { e.CausationID = "a\x7f" }, event.Limits{}, event.CodeInvalidField, "causationid"},
+		{"non-ASCII ids", func(e *event.Event) { e.ID, e.CorrelationID = "commande-é", "順序-1" }, event.Limits{}, "", ""},
+		{"subject with a newline", func(e *event.Event) { e.Subject = "line 1\nline 2" }, event.Limits{}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := valid()

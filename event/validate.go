@@ -2,6 +2,7 @@ package event
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/internal/jsonvalid"
 )
@@ -9,6 +10,13 @@ import (
 // DefaultMaxSize is the largest event accepted when Limits.MaxSize is zero:
 // 1 MiB of structured-mode JSON.
 const DefaultMaxSize = 1 << 20
+
+// MaxAttributeLen is the longest value, in bytes, of the attributes that
+// name things: id, source, type, subject, datacontenttype, dataschema,
+// correlationid and causationid. Ids end up in other records (an action
+// lists the ids of its trigger events) and a correlation id names the
+// stream of the events agents give back, whose names are as long at most.
+const MaxAttributeLen = 512
 
 // Limits bound what Validate accepts. The zero value applies the defaults.
 type Limits struct {
@@ -80,6 +88,21 @@ func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 	case e.Data != nil && e.DataBase64 != nil:
 		return fieldError(CodeInvalidField, "data", "data and data_base64 are both set")
 	}
+	for _, a := range [...]struct {
+		name, v string
+		plain   bool // must also be valid UTF-8 without control characters
+	}{
+		{"id", e.ID, true}, {"source", e.Source, false}, {"type", e.Type, false}, {"subject", e.Subject, false},
+		{"datacontenttype", e.DataContentType, false}, {"dataschema", e.DataSchema, false},
+		{"correlationid", e.CorrelationID, true}, {"causationid", e.CausationID, true},
+	} {
+		if len(a.v) > MaxAttributeLen {
+			return fieldError(CodeInvalidField, a.name, "%d bytes, over the limit of %d", len(a.v), MaxAttributeLen)
+		}
+		if a.plain && !plainText(a.v) {
+			return fieldError(CodeInvalidField, a.name, "holds a control character or invalid UTF-8")
+		}
+	}
 	if checkData && e.Data != nil && e.DataIsJSON() && !jsonvalid.Valid(e.Data) {
 		return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
 	}
@@ -115,4 +138,17 @@ var reserved = map[string]bool{
 	"specversion": true, "id": true, "source": true, "type": true, "subject": true, "time": true,
 	"datacontenttype": true, "dataschema": true, "data": true, "correlationid": true,
 	"causationid": true, "hops": true,
+}
+
+// plainText reports whether s is valid UTF-8 without a control
+// character: the rule for stream names (store.CheckStream), which a
+// correlation id becomes. U+FFFD counts as invalid, for decoders put it
+// in place of invalid UTF-8.
+func plainText(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
