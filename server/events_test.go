@@ -112,6 +112,8 @@ func TestPublishErrors(t *testing.T) {
 		{"missing specversion", "", ceJSON, `{"id":"x3","source":"s","type":"t"}`, 400, "missing_field", "specversion"},
 		{"wrong specversion", "", ceJSON, `{"specversion":"0.3","id":"x4","source":"s","type":"t"}`, 400, "invalid_field", "specversion"},
 		{"bad time", "", ceJSON, ev("x5", "t", "", `"time":"yesterday"`), 400, "invalid_field", "time"},
+		{"id too long", "", ceJSON, ev(strings.Repeat("i", 513), "t", ""), 400, "invalid_field", "id"},
+		{"correlation with a control character", "", ceJSON, ev("x7", "t", "", `"correlationid":"order\u0000-1"`), 400, "invalid_field", "correlationid"},
 		{"data not JSON", "", ceJSON, `{"specversion":"1.0","id":"x6","source":"s","type":"t","datacontenttype":"application/json","data_base64":"AAAA","data":1}`, 400, "invalid_field", "data"},
 		{"event too large", "", ceJSON, big, 413, "too_large", ""},
 		{"body too large", "", ceJSON, big + strings.Repeat(" ", 4096), 413, "body_too_large", ""},
