@@ -227,14 +227,25 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 		}
 	}
 	d.m.queued.Store(int64(len(pending)))
-	for _, a := range pending {
-		if err := start(ctx, a); err != nil {
+	open := &openReader{st: d.st, open: pending}
+	pending = nil
+	for {
+		a, ok, err := open.next(ctx)
+		if err == nil && ok {
+			err = start(ctx, a)
+		}
+		if err != nil {
 			d.m.queued.Store(0)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
+		}
+		if !ok {
+			break
 		}
 		d.m.queued.Add(-1)
 	}
-	pending = nil
 
 	// The outbox's reader hands actions to the workers itself; the loop
 	// below takes the dead letters sent back for delivery. The reader has

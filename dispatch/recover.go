@@ -45,22 +45,30 @@ func (c *cursor) pop() {
 	c.buf = c.buf[1:]
 }
 
+// openAction is an action recovery found not done: the stream position
+// of its record in the outbox, or, for a dead letter sent back for
+// delivery, the action itself (the dead-letter queue holds it anyway).
+// Recovery keeps no more than this of each open action, so that a large
+// backlog costs tens of bytes an action until the action is read again
+// to be delivered.
+type openAction struct {
+	seq uint64         // global position of the record that opened it
+	pos uint64         // its record's position in the outbox stream
+	a   *engine.Action // set for a dead letter sent back
+}
+
 // recover replays the outbox stream and the dead-letter stream together, in
 // log order, and rebuilds the dead-letter queue and the metrics. It
-// returns the actions not yet done, oldest first, and the outbox stream
-// position to follow on from.
-func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, error) {
-	type open struct {
-		a   engine.Action
-		seq uint64
-	}
+// returns the actions not yet done, oldest first (to be read with
+// openReader), and the outbox stream position to follow on from.
+func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) {
 	// The figures the log holds are rebuilt from it, not added again.
 	d.m.mu.Lock()
 	d.m.rules = make(map[ruleKey]*RuleStats)
 	d.m.mu.Unlock()
 	d.m.delivered.Store(0)
 	d.m.deadLettered.Store(0)
-	pending := make(map[string]*open)
+	pending := make(map[string]openAction)
 	dead := make(map[string]*DeadLetter)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
 	dlq := &cursor{st: d.st, stream: DeadLetterStream}
@@ -77,15 +85,12 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 		var rec store.Record
 		switch {
 		case ra == nil && rd == nil:
-			out := make([]*open, 0, len(pending))
+			out := make([]openAction, 0, len(pending))
 			for _, o := range pending {
 				out = append(out, o)
 			}
-			slices.SortFunc(out, func(x, y *open) int { return cmp.Compare(x.seq, y.seq) })
-			actions := make([]engine.Action, len(out))
-			for i, o := range out {
-				actions[i] = o.a
-			}
+			clear(pending)
+			slices.SortFunc(out, func(x, y openAction) int { return cmp.Compare(x.seq, y.seq) })
 			d.mu.Lock()
 			d.mu.dead = dead
 			d.mu.recovered = true
@@ -93,7 +98,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			if acts.next > 0 || dlq.next > 0 {
 				d.readPos.Store(head + 1)
 			}
-			return actions, acts.next, nil
+			return out, acts.next, nil
 		case rd == nil || (ra != nil && ra.GlobalPosition < rd.GlobalPosition):
 			rec = *ra
 			acts.pop()
@@ -110,7 +115,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 				d.log.Error("dispatch: skipping an action record that does not decode", "id", e.ID, "err", err)
 				continue
 			}
-			pending[a.ID] = &open{a: a, seq: head}
+			pending[a.ID] = openAction{seq: head, pos: rec.StreamPosition}
 		case DeliveredType:
 			var ds Deliveries
 			if err := ds.UnmarshalJSON(e.Data); err != nil {
@@ -145,7 +150,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 			if dl, ok := dead[r.ActionID]; ok {
 				delete(dead, r.ActionID)
 				if e.Type == RetryType {
-					pending[r.ActionID] = &open{a: dl.Action, seq: head}
+					pending[r.ActionID] = openAction{seq: head, a: &dl.Action}
 				}
 			}
 		}
@@ -153,3 +158,41 @@ func (d *Dispatcher) recover(ctx context.Context) ([]engine.Action, uint64, erro
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+
+// openReader reads the open actions recovery found, in order, reading
+// their records again from the outbox a batch at a time.
+type openReader struct {
+	st   store.Store
+	open []openAction
+	buf  []store.Record // outbox records from buf[0].StreamPosition on
+}
+
+// next returns the next open action; ok is false when there are no more.
+// An action record that no longer decodes is skipped (it was checked once
+// already by recovery, which skipped it too).
+func (r *openReader) next(ctx context.Context) (a engine.Action, ok bool, err error) {
+	for len(r.open) > 0 {
+		o := r.open[0]
+		r.open = r.open[1:]
+		if o.a != nil {
+			return *o.a, true, nil
+		}
+		for len(r.buf) > 0 && r.buf[0].StreamPosition < o.pos {
+			r.buf[0] = store.Record{}
+			r.buf = r.buf[1:]
+		}
+		if len(r.buf) == 0 || r.buf[0].StreamPosition != o.pos {
+			r.buf, err = r.st.ReadStream(ctx, live.ActionsStream, o.pos, recoverBatch)
+			if err != nil {
+				return engine.Action{}, false, err
+			}
+			if len(r.buf) == 0 || r.buf[0].StreamPosition != o.pos {
+				return engine.Action{}, false, fmt.Errorf("dispatch: outbox record %d missing on a second read", o.pos)
+			}
+		}
+		if err := a.UnmarshalJSON(r.buf[0].Event.Data); err == nil {
+			return a, true, nil
+		}
+	}
+	return engine.Action{}, false, nil
+}
