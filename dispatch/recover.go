@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
@@ -115,7 +116,8 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				d.log.Error("dispatch: skipping an action record that does not decode", "id", e.ID, "err", err)
 				continue
 			}
-			pending[a.ID] = openAction{seq: head, pos: rec.StreamPosition}
+			// A copy of the id: the decoded strings share the record's bytes.
+			pending[strings.Clone(a.ID)] = openAction{seq: head, pos: rec.StreamPosition}
 		case DeliveredType:
 			var ds Deliveries
 			if err := ds.UnmarshalJSON(e.Data); err != nil {
