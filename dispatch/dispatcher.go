@@ -357,7 +357,7 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 	var lastErr error
 	var lastAgent string
 	for attempt := 1; ; attempt++ {
-		p, release, reason, err := d.acquire(ctx, caps)
+		p, lease, reason, err := d.acquire(ctx, caps)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -401,10 +401,10 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		}
 		took := time.Since(began)
 		if work.Err() != nil { // past the drain: leave the action for the next run
-			release(errAbandoned)
+			d.release(lease, errAbandoned)
 			return
 		}
-		release(err)
+		d.release(lease, err)
 		d.m.attempts.Add(1)
 		if err == nil {
 			d.delivered(a, p.ID, attempt, took, res.Events)
@@ -452,9 +452,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // acquire waits for a usable agent with caps and takes one of its slots
-// and its breaker's permission. release must be called with the attempt's
-// error. On failure it returns the dead-letter reason.
-func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, release func(error), reason string, err error) {
+// and its breaker's permission, to be given back with release and the
+// attempt's error. On failure it returns the dead-letter reason.
+func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, l lease, reason string, err error) {
 	var deadline *time.Timer
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
@@ -477,10 +477,7 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 				d.freeSlot(st)
 				continue
 			}
-			return agents[i], func(err error) {
-				done(err)
-				d.freeSlot(st)
-			}, "", nil
+			return agents[i], lease{st, done}, "", nil
 		}
 		if deadline == nil {
 			// Count as waiting first, then look once more: a slot freed
@@ -500,15 +497,28 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 		case <-deadline.C:
 			poll.Stop()
 			if len(agents) == 0 {
-				return agent.Profile{}, nil, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
+				return agent.Profile{}, lease{}, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
 			}
-			return agent.Profile{}, nil, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
+			return agent.Profile{}, lease{}, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
 		case <-ctx.Done():
 			poll.Stop()
-			return agent.Profile{}, nil, "", ctx.Err()
+			return agent.Profile{}, lease{}, "", ctx.Err()
 		}
 		poll.Stop()
 	}
+}
+
+// lease is an agent's slot and its breaker's permission, taken by acquire
+// for one attempt.
+type lease struct {
+	st   *agentState
+	done func(error) // the breaker's
+}
+
+// release gives l back with the outcome of its attempt.
+func (d *Dispatcher) release(l lease, err error) {
+	l.done(err)
+	d.freeSlot(l.st)
 }
 
 func (d *Dispatcher) freeSlot(st *agentState) {
@@ -593,10 +603,12 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		}
 		ids = append(ids, e.ID)
 	}
-	d.emit(&outcome{action: a, results: evs, took: took, done: &Delivered{
+	o := &outcome{action: a, results: evs, took: took, rec: Delivered{
 		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids, ResultsOmitted: omitted,
-	}})
+	}}
+	o.done = &o.rec
+	d.emit(o)
 }
 
 // deadLetter records a as given up on.

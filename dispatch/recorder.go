@@ -24,6 +24,7 @@ type outcome struct {
 	dlq     []*event.Event // for DeadLetterStream
 	dead    *DeadLetter    // enters the queue once its record is durable
 	done    *Delivered     // goes into the batch's DeliveredType record
+	rec     Delivered      // done's storage, in the same allocation
 	took    time.Duration  // of a delivery
 }
 
