@@ -275,18 +275,59 @@ type DeadLetter struct {
 	Time      time.Time `json:"time"`       // when it was dead-lettered
 }
 
-// DeadLetters returns the dead-letter queue, oldest first.
+// DeadLetters returns the whole dead-letter queue, oldest first, reading
+// it a page at a time.
 func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var all []DeadLetter
+	f := DLQFilter{}
+	for {
+		page, next, err := c.DeadLetterPage(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if next == "" {
+			if all == nil {
+				all = []DeadLetter{}
+			}
+			return all, nil
+		}
+		f.After = next
+	}
+}
+
+// DLQFilter selects dead letters in DeadLetterPage.
+type DLQFilter struct {
+	Reason string // only those with this reason; empty: any
+	After  string // the next of the page before; empty: from the oldest
+	Limit  int    // at most this many; 0: the server's bound (1000)
+}
+
+// DeadLetterPage returns a page of the dead-letter queue, oldest first,
+// and next, to pass as After for the page that follows ("" after the
+// last page).
+func (c *Client) DeadLetterPage(ctx context.Context, f DLQFilter) (page []DeadLetter, next string, err error) {
+	q := url.Values{}
+	if f.Reason != "" {
+		q.Set("reason", f.Reason)
+	}
+	if f.After != "" {
+		q.Set("after", f.After)
+	}
+	if f.Limit > 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
 	var doc struct {
 		DeadLetters []DeadLetter `json:"dead_letters"`
+		Next        string       `json:"next"`
 	}
-	if _, err := c.call(ctx, http.MethodGet, "/v1/dlq", nil, nil, "", &doc); err != nil {
-		return nil, err
+	if _, err := c.call(ctx, http.MethodGet, "/v1/dlq", q, nil, "", &doc); err != nil {
+		return nil, "", err
 	}
 	if doc.DeadLetters == nil {
-		return nil, protocolError("the dead-letter list has no \"dead_letters\"")
+		return nil, "", protocolError("the dead-letter list has no \"dead_letters\"")
 	}
-	return doc.DeadLetters, nil
+	return doc.DeadLetters, doc.Next, nil
 }
 
 // DeadLetter returns the dead letter of action id. An id not in the queue

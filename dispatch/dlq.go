@@ -14,16 +14,47 @@ import (
 // DeadLetters returns the dead-letter queue, oldest first. It is rebuilt
 // from the log when Run starts.
 func (d *Dispatcher) DeadLetters() []DeadLetter {
+	all, _ := d.DeadLetterPage(DLQFilter{})
+	return all
+}
+
+// DLQFilter selects dead letters in DeadLetterPage.
+type DLQFilter struct {
+	Reason string // only those with this reason (a Reason constant); empty: any
+	// AfterTime and AfterID start the page after the dead letter of
+	// action AfterID dead-lettered at AfterTime, in the queue's order
+	// (oldest first, ties by action id); that dead letter need not be in
+	// the queue any more. Zero: from the oldest.
+	AfterTime time.Time
+	AfterID   string
+	Limit     int // at most this many; <= 0: no bound
+}
+
+// DeadLetterPage returns the dead letters f selects, oldest first, and
+// whether more follow the page.
+func (d *Dispatcher) DeadLetterPage(f DLQFilter) (page []DeadLetter, more bool) {
 	d.mu.Lock()
-	out := make([]DeadLetter, 0, len(d.mu.dead))
+	sel := make([]*DeadLetter, 0, len(d.mu.dead))
 	for _, dl := range d.mu.dead {
-		out = append(out, *dl)
+		if (f.Reason == "" || dl.Reason == f.Reason) &&
+			(f.AfterID == "" && f.AfterTime.IsZero() || cmp.Or(dl.Time.Compare(f.AfterTime), cmp.Compare(dl.ActionID, f.AfterID)) > 0) {
+			sel = append(sel, dl)
+		}
 	}
 	d.mu.Unlock()
-	slices.SortFunc(out, func(a, b DeadLetter) int {
+	// A dead letter is never changed once in the queue: it can be read
+	// outside the lock.
+	slices.SortFunc(sel, func(a, b *DeadLetter) int {
 		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ActionID, b.ActionID))
 	})
-	return out
+	if f.Limit > 0 && len(sel) > f.Limit {
+		sel, more = sel[:f.Limit], true
+	}
+	page = make([]DeadLetter, len(sel))
+	for i, dl := range sel {
+		page[i] = *dl
+	}
+	return page, more
 }
 
 // DeadLetter returns the dead letter of action id.

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/engine"
@@ -44,13 +47,32 @@ func (s *Server) routeActions(v *view.Actions) {
 func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 	notReady := errorf(CodeNotReady, "", "the dead-letter queue is being rebuilt from the log; retry shortly")
 	s.route("GET /v1/dlq", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := parseQuery(r, nil); err != nil {
+		q, err := parseQuery(r, []string{"reason", "limit", "after"})
+		if err != nil {
 			return err
+		}
+		f := dispatch.DLQFilter{Reason: q.Get("reason")}
+		if f.Reason != "" && !contains(dlqReasons, f.Reason) {
+			return errorf(CodeInvalidQuery, "reason", "reason must be one of %v", dlqReasons)
+		}
+		if f.Limit, err = queryLimit(q, maxLimit, maxLimit); err != nil {
+			return err
+		}
+		if after := q.Get("after"); after != "" {
+			if f.AfterTime, f.AfterID, err = parseDLQCursor(after); err != nil {
+				return err
+			}
 		}
 		if !d.Recovered() {
 			return notReady
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"dead_letters": d.DeadLetters()})
+		page, more := d.DeadLetterPage(f)
+		doc := map[string]any{"dead_letters": page}
+		if more {
+			last := page[len(page)-1]
+			doc["next"] = strconv.FormatInt(last.Time.UnixNano(), 10) + "," + last.ActionID
+		}
+		writeJSON(w, http.StatusOK, doc)
 		return nil
 	})
 	s.route("GET /v1/dlq/{id}", func(w http.ResponseWriter, r *http.Request) error {
@@ -139,4 +161,18 @@ func (s *Server) routeCorrelations(v *view.Actions) {
 		writeRaw(w, http.StatusOK, b)
 		return nil
 	})
+}
+
+var dlqReasons = []string{dispatch.ReasonMaxAttempts, dispatch.ReasonRejected, dispatch.ReasonNoAgent,
+	dispatch.ReasonUnavailable, dispatch.ReasonLoop}
+
+// parseDLQCursor reads the after parameter of GET /v1/dlq: the next of
+// the page before, "<unix nanoseconds>,<action id>".
+func parseDLQCursor(s string) (time.Time, string, error) {
+	ns, id, ok := strings.Cut(s, ",")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return time.Time{}, "", errorf(CodeInvalidQuery, "after", "want the next of an earlier page, got %q", s)
+	}
+	return time.Unix(0, n).UTC(), id, nil
 }

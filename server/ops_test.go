@@ -174,6 +174,12 @@ func TestAgentActionAndDeadLetterEndpoints(t *testing.T) {
 		return false
 	})
 	wantStatus(t, e.get("/v1/dlq/"+actionID), http.StatusOK, "")
+	wantStatus(t, e.get("/v1/dlq?reason=bored"), http.StatusBadRequest, server.CodeInvalidQuery)
+	wantStatus(t, e.get("/v1/dlq?after=yesterday"), http.StatusBadRequest, server.CodeInvalidQuery)
+	wantStatus(t, e.get("/v1/dlq?limit=0"), http.StatusBadRequest, server.CodeInvalidQuery)
+	if r := e.get("/v1/dlq?reason=no_agent"); string(r.body) != `{"dead_letters":[]}`+"\n" {
+		t.Fatalf("dead letters with no_agent: %s", r.body)
+	}
 	wantStatus(t, e.send("POST", "/v1/dlq/nope/retry", "", ""), http.StatusNotFound, server.CodeNotFound)
 	wantStatus(t, e.send("POST", "/v1/dlq/"+actionID+"/retry", "", ""), http.StatusAccepted, "")
 	waitUntil(t, "the retried action delivered", func() bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -84,5 +85,84 @@ func TestDLQ(t *testing.T) {
 		if code, _, stderr := e.run(t, "", runDLQ, args...); code != exitUsage {
 			t.Errorf("dlq %q: exit %d, want 2; stderr %q", args, code, stderr)
 		}
+	}
+}
+
+// TestDLQRetryAll: after an outage, every dead letter of one reason goes
+// back for delivery with one command; the pages of the queue cover it
+// exactly once.
+func TestDLQRetryAll(t *testing.T) {
+	noLeaks(t)
+	e := newCLIEnv(t)
+	ctx := context.Background()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	e.inproc.Handle("refunds", func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		if refuse.Load() {
+			return dispatch.Result{}, dispatch.Permanent(errors.New("refunds are closed today"))
+		}
+		return dispatch.Result{}, nil
+	})
+	if _, err := e.c.RegisterAgent(ctx, agent.Profile{ID: "refunds-1", Capabilities: []string{"refunds"}, Endpoint: "refunds", Protocol: agent.ProtocolInProcess}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 7
+	for i := range n {
+		publishTimed(t, e.c, fmt.Sprint("r-", i), "refund_requested", fmt.Sprint("o-", i), time.Time{}, "")
+	}
+	eventually(t, "the dead letters", func() bool {
+		dls, err := e.c.DeadLetters(ctx)
+		return err == nil && len(dls) == n
+	})
+	seen := map[string]bool{}
+	pages := 0
+	for f := (client.DLQFilter{Limit: 3}); ; pages++ {
+		page, next, err := e.c.DeadLetterPage(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range page {
+			if seen[d.ActionID] {
+				t.Fatalf("%s on two pages", d.ActionID)
+			}
+			seen[d.ActionID] = true
+		}
+		if next == "" {
+			break
+		}
+		f.After = next
+	}
+	if len(seen) != n || pages != 2 {
+		t.Fatalf("pages of 3 covered %d dead letters in %d pages, want %d in 3", len(seen), pages+1, n)
+	}
+
+	code, out, stderr := e.run(t, "", runDLQ, "list", "--reason", "no_agent")
+	wantExit(t, code, stderr, exitOK)
+	if out != "no dead letter given up on for no_agent\n" {
+		t.Errorf("list --reason no_agent: %q", out)
+	}
+	code, out, stderr = e.run(t, "", runDLQ, "retry", "--all", "--reason", "no_agent")
+	wantExit(t, code, stderr, exitOK)
+	if out != "retried 0 dead letters\n" {
+		t.Errorf("retry --all --reason no_agent: %q", out)
+	}
+	refuse.Store(false)
+	code, out, stderr = e.run(t, "", runDLQ, "retry", "--all", "--reason", "rejected")
+	wantExit(t, code, stderr, exitOK)
+	if out != fmt.Sprintf("retried %d dead letters\n", n) {
+		t.Errorf("retry --all: %q", out)
+	}
+	eventually(t, "every retried action delivered", func() bool {
+		for id := range seen {
+			if a, err := e.c.Action(ctx, id); err != nil || a.Status != "delivered" {
+				return false
+			}
+		}
+		return true
+	})
+	code, _, stderr = e.run(t, "", runDLQ, "list", "--reason", "bored")
+	wantExit(t, code, stderr, exitFailure, "invalid_query")
+	if code, _, _ := e.run(t, "", runDLQ, "retry", "--all", "x"); code != exitUsage {
+		t.Errorf("retry --all with an id: exit %d, want 2", code)
 	}
 }
