@@ -61,8 +61,10 @@ type Dispatcher struct {
 		// log; until then Retry, Discard and DeadLetters cannot answer.
 		recovered bool
 		// broken is the store's error that ended Run: the store can
-		// record no outcome, so Run delivers nothing more.
-		broken error
+		// record no outcome, so Run delivers nothing more, and stopWork
+		// abandons the attempts in progress at once.
+		broken   error
+		stopWork context.CancelFunc
 	}
 
 	agents   sync.Map // agent id → *agentState
@@ -139,6 +141,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.recovered = false
 	d.mu.dead = nil
 	d.mu.broken = nil
+	d.mu.stopWork = nil
 	done, wake := d.mu.done, d.mu.retryWake
 	d.mu.Unlock()
 	d.ops.Unlock()
@@ -163,6 +166,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// by the next Run.
 	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	d.mu.Lock()
+	d.mu.stopWork = stopWork
+	d.mu.Unlock()
 	var tasks sync.WaitGroup
 	err := d.run(ctx, work, &tasks, wake)
 	cancel()
@@ -193,6 +199,9 @@ func (d *Dispatcher) stopBroken(err error) {
 		d.mu.broken = err
 		d.log.Error("dispatch: the store can record no outcome; stopping", "err", err)
 		d.mu.cancel()
+		if d.mu.stopWork != nil {
+			d.mu.stopWork() // their outcomes could not be recorded either
+		}
 	}
 	d.mu.Unlock()
 }
@@ -587,8 +596,8 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		if e.Source == "" {
 			e.Source = "agents/" + agentID
 		}
-		if e.CorrelationID == "" {
-			e.CorrelationID = a.CorrelationID
+		if e.CorrelationID == "" && event.UsableID(a.CorrelationID) {
+			e.CorrelationID = a.CorrelationID // else the event is its own
 		}
 		if e.CausationID == "" {
 			e.CausationID = a.ID
@@ -597,7 +606,7 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		if e.Time.IsZero() {
 			e.Time = now
 		}
-		if listed += len(e.ID); listed > maxListedResults {
+		if listed += jsonLen(e.ID) + 1; listed > maxListedResults {
 			omitted++
 			continue
 		}

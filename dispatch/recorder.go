@@ -3,6 +3,7 @@ package dispatch
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
@@ -240,10 +241,11 @@ func (d *Dispatcher) fold(typ string, a *engine.Action, took time.Duration) {
 
 // resultStream is the stream of the events an agent gave back for a: its
 // correlation's, or, for an action with no correlation (a global
-// threshold's) or one that cannot name a stream, a stream of its own
-// named by its id.
+// threshold's), one that cannot name a stream, or one that names a system
+// stream ("$actions": an agent must not write the dispatcher's records),
+// a stream of its own named by its id.
 func resultStream(a *engine.Action) string {
-	if store.CheckStream(a.CorrelationID) == nil {
+	if !strings.HasPrefix(a.CorrelationID, "$") && store.CheckStream(a.CorrelationID) == nil {
 		return a.CorrelationID
 	}
 	return a.ID

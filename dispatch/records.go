@@ -128,11 +128,26 @@ func (ds *Deliveries) decodeFast(b []byte) bool {
 	return true
 }
 
-// size estimates the length of d's JSON.
+// size bounds the length of d's JSON.
 func (dl *Delivered) size() int {
-	n := 190 + len(dl.ActionID) + len(dl.Action) + len(dl.Choreography) + len(dl.RuleID) + len(dl.Agent)
+	n := 190 + jsonLen(dl.ActionID) + jsonLen(dl.Action) + jsonLen(dl.Choreography) + jsonLen(dl.RuleID) + jsonLen(dl.Agent)
 	for _, r := range dl.Results {
-		n += len(r) + 3
+		n += jsonLen(r) + 1
+	}
+	return n
+}
+
+// jsonLen bounds the length of s written as a JSON string by
+// jsonw.StringHTML: a byte it may escape counts six.
+func jsonLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&':
+			n += 6
+		default:
+			n++
+		}
 	}
 	return n
 }
@@ -169,7 +184,8 @@ type Delivered struct {
 	ResultsOmitted int `json:"results_omitted,omitempty"`
 }
 
-// maxListedResults bounds the bytes of result ids a Delivered lists.
+// maxListedResults bounds the bytes of result ids a Delivered lists, as
+// JSON (jsonLen).
 const maxListedResults = 64 << 10
 
 // DeadLetter is an action the dispatcher gave up on: the data of a

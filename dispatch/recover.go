@@ -48,7 +48,7 @@ func (c *cursor) pop() {
 
 // openAction is an action recovery found not done: the stream position
 // of its record in the outbox, or, for a dead letter sent back for
-// delivery, the action itself (the dead-letter queue holds it anyway).
+// delivery, the action itself (as the dead letter held it).
 // Recovery keeps no more than this of each open action, so that a large
 // backlog costs tens of bytes an action until the action is read again
 // to be delivered.

@@ -43,8 +43,7 @@ func heapInUse() uint64 {
 }
 
 // TestRecoveryReadsOpenActionsAgain: recovery hands back every open
-// action, in order, read again from the outbox, with retried dead letters
-// in their place.
+// action, in order, read again from the outbox, across read batches.
 func TestRecoveryReadsOpenActionsAgain(t *testing.T) {
 	st := mem.New(store.Options{})
 	defer st.Close()
@@ -52,7 +51,7 @@ func TestRecoveryReadsOpenActionsAgain(t *testing.T) {
 	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
 	d.log = d.cfg.Logger
 	d.m.rules = make(map[ruleKey]*RuleStats)
-	// Done: every third action; dead-lettered then sent back: action 1.
+	// Done: every third action.
 	var done Deliveries
 	for i := 0; i < 3000; i += 3 {
 		done.Deliveries = append(done.Deliveries, Delivered{ActionID: fmt.Sprintf("0193a4f0-0000-8000-8000-%012d", i)})

@@ -221,12 +221,12 @@ func TestBrokenStoreEndsRun(t *testing.T) {
 // events appended, and its delivery recorded with the ids that fit and a
 // count of the rest, instead of a record the log would refuse.
 func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
-	long := func(n, size int) dispatch.Handler {
+	long := func(n, size int, fill string) dispatch.Handler {
 		return func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
 			evs := make([]*event.Event, n)
 			for i := range evs {
 				id := fmt.Sprintf("%s/%d/", d.Action.ID, i)
-				evs[i] = &event.Event{ID: id + strings.Repeat("x", size-len(id)), Type: "step_done", Data: []byte(`{}`)}
+				evs[i] = &event.Event{ID: id + strings.Repeat(fill, size-len(id)), Type: "step_done", Data: []byte(`{}`)}
 			}
 			return dispatch.Result{Events: evs}, nil
 		}
@@ -234,13 +234,15 @@ func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		n, idBytes int
+		fill       string
 	}{
-		{"many", 3000, 100}, // 300 KB of ids
-		{"long", 1500, 500}, // 750 KB of ids, each as long as an id may be
+		{"many", 3000, 100, "x"},    // 300 KB of ids
+		{"long", 1500, 500, "x"},    // 750 KB of ids, each as long as an id may be
+		{"escaped", 1500, 500, "<"}, // each id six times as long in JSON
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, nil, fast())
-			r.agent("a", "cap", 0, long(tc.n, tc.idBytes))
+			r.agent("a", "cap", 0, long(tc.n, tc.idBytes, tc.fill))
 			a := r.action("x", "cap", 0)
 			r.start()
 			waitFor(t, "the delivery record", func() bool { return len(deliveries(t, r.st)) == 1 })
@@ -251,35 +253,78 @@ func TestManyOrLongResultIDsStayRecordable(t *testing.T) {
 			if len(dl.Results)+dl.ResultsOmitted != tc.n || dl.ResultsOmitted == 0 {
 				t.Fatalf("record lists %d ids and omits %d; want %d in all, some omitted", len(dl.Results), dl.ResultsOmitted, tc.n)
 			}
-			listed := 0
-			for _, id := range dl.Results {
-				listed += len(id)
-			}
-			if listed > 64<<10 {
-				t.Fatalf("record lists %d bytes of ids", listed)
+			if recs := records(t, r.st, live.ActionsStream, dispatch.DeliveredType); len(recs[0].Data) > 64<<10+1024 {
+				t.Fatalf("delivery record of %d bytes", len(recs[0].Data))
 			}
 		})
 	}
 }
 
 // TestResultsOfAnActionWithNoCorrelation: a global threshold's action has
-// no correlation, which cannot name a stream; its agent's events go to a
-// stream named by the action's id instead of being refused.
+// no correlation, which cannot name a stream; an action whose correlation
+// names a system stream must not let its agent write there (an agent could
+// forge the dispatcher's records). Their agents' events go to a stream
+// named by the action's id.
 func TestResultsOfAnActionWithNoCorrelation(t *testing.T) {
-	r := newRig(t, nil, fast())
-	rc := &recorder{res: func(*dispatch.Delivery) []*event.Event {
-		return []*event.Event{{Type: "alert_raised", Data: []byte(`{}`)}}
-	}}
-	r.agent("a", "cap", 0, rc.handle)
-	a := engine.Action{ID: "global-1", Action: "alert", TargetCapability: "cap", Priority: 5, Choreography: "shop",
-		RuleID: "too-many", RuleKind: "threshold_pattern", Time: t0}
-	if _, err := r.st.Append(context.Background(), live.ActionsStream, store.Any, []*event.Event{live.ActionEvent(&a)}); err != nil {
-		t.Fatal(err)
+	for _, corr := range []string{"", live.ActionsStream, dispatch.DeadLetterStream} {
+		t.Run(fmt.Sprintf("%q", corr), func(t *testing.T) {
+			r := newRig(t, nil, fast())
+			rc := &recorder{res: func(*dispatch.Delivery) []*event.Event {
+				return []*event.Event{{Type: dispatch.DeliveredType, Data: []byte(`{"deliveries":[{"action_id":"victim"}]}`)}}
+			}}
+			r.agent("a", "cap", 0, rc.handle)
+			a := engine.Action{ID: "global-1", Action: "alert", TargetCapability: "cap", Priority: 5, Choreography: "shop",
+				RuleID: "too-many", RuleKind: "threshold_pattern", CorrelationID: corr, Time: t0}
+			if _, err := r.st.Append(context.Background(), live.ActionsStream, store.Any, []*event.Event{live.ActionEvent(&a)}); err != nil {
+				t.Fatal(err)
+			}
+			r.start()
+			waitFor(t, "the delivery record", func() bool { return len(deliveries(t, r.st)) >= 1 })
+			got := records(t, r.st, a.ID, dispatch.DeliveredType)
+			if len(got) != 1 || got[0].CausationID != a.ID {
+				t.Fatalf("stream %s holds %v, want the agent's event", a.ID, got)
+			}
+			for _, d := range deliveries(t, r.st) {
+				if d.ActionID != a.ID {
+					t.Fatalf("the outbox holds a delivery of %q", d.ActionID)
+				}
+			}
+		})
+	}
+}
+
+// TestBrokenStoreAbandonsAttemptsAtOnce: when the store breaks, Run does
+// not wait out Config.Drain for the attempts in progress, whose outcomes
+// could not be recorded either.
+func TestBrokenStoreAbandonsAttemptsAtOnce(t *testing.T) {
+	inner := mem.New(store.Options{})
+	t.Cleanup(func() { inner.Close() })
+	bs := &breakableStore{Store: inner}
+	cfg := fast()
+	cfg.MaxInFlight = 4
+	cfg.Drain = time.Minute
+	cfg.Timeout = time.Minute
+	r := newRig(t, bs, cfg)
+	var calls atomic.Int64
+	r.agent("a", "cap", 0, func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		if calls.Add(1) == 1 {
+			bs.broken.Store(true)
+			return dispatch.Result{}, nil // its record cannot be appended
+		}
+		<-ctx.Done() // a slow agent
+		return dispatch.Result{}, ctx.Err()
+	})
+	for i := range 8 {
+		r.action(fmt.Sprint("x", i), "cap", 0)
 	}
 	r.start()
-	waitFor(t, "the delivery record", func() bool { return len(deliveries(t, r.st)) == 1 })
-	got := records(t, r.st, a.ID, "alert_raised")
-	if len(got) != 1 || got[0].CausationID != a.ID {
-		t.Fatalf("stream %s holds %v, want the agent's event", a.ID, got)
+	select {
+	case err := <-r.done:
+		r.cancel = nil
+		if !errors.Is(err, store.ErrBroken) {
+			t.Fatalf("Run = %v, want store.ErrBroken", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run waited for the attempts in progress")
 	}
 }

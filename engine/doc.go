@@ -30,7 +30,7 @@
 // RuleMetrics.ConditionErrors. A pattern with correlation_keys gives its
 // action the values of those data fields, joined with "|"; when one is
 // absent or null, or the values joined would not make a correlation id
-// (over event.MaxAttributeLen bytes, or with a control character), the
+// (empty, over event.MaxAttributeLen bytes, or with a control character), the
 // action keeps the event's correlation and RuleMetrics.MissingKeys counts
 // it.
 //

@@ -3,7 +3,6 @@ package engine
 import (
 	"math"
 	"time"
-	"unicode/utf8"
 
 	"github.com/choreohq/choreo/choreography"
 	"github.com/choreohq/choreo/condition"
@@ -518,24 +517,14 @@ func (e *Engine) patternKey(r *rule, ev *event.Event, key string) string {
 		b = v.appendText(b)
 	}
 	e.scratch = b
-	if len(b) > event.MaxAttributeLen || !usableKey(b) {
+	k := string(b)
+	if k == "" || !event.UsableID(k) {
 		// It could not be the action's correlation id, nor name the stream
 		// of its agent's events.
 		r.missingKeys++
 		return key
 	}
-	return string(b)
-}
-
-// usableKey reports whether b may be a correlation id: valid UTF-8 with no
-// control character (see event.MaxAttributeLen for its length).
-func usableKey(b []byte) bool {
-	for _, r := range string(b) {
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
-			return false
-		}
-	}
-	return true
+	return k
 }
 
 // sortByPriority sorts one event's actions by priority, highest first,

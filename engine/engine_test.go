@@ -141,9 +141,11 @@ func TestCorrelationKeys(t *testing.T) {
 		ev("e7", "x", "c", 0, `{"customer":"ann\nsmith","region":"eu"}`),
 		ev("e8", "x", "c", 0, `{"customer":"`+strings.Repeat("a", 510)+`","region":"eu"}`), // 513 bytes
 		ev("e9", "x", "c", 0, `{"customer":"`+strings.Repeat("a", 509)+`","region":"eu"}`),
+		ev("e10", "x", "c", 0, `{"customer":"","region":""}`), // "|": usable
+
 	))
 	want := []string{"p(ann|eu:e1)@0", "p(42|us:e2)@0", "p(c:e3)@0", "p(c:e4)@0", "p(c:e5)@0", "p(z|aé:e6)@0",
-		"p(c:e7)@0", "p(c:e8)@0", "p(" + strings.Repeat("a", 509) + "|eu:e9)@0"}
+		"p(c:e7)@0", "p(c:e8)@0", "p(" + strings.Repeat("a", 509) + "|eu:e9)@0", "p(|:e10)@0"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
@@ -634,5 +636,20 @@ func TestAnalyze(t *testing.T) {
 	want := `{"event_count":4,"duration_seconds":40,"event_types":{"order_received":1,"payment_failed":2,"payment_successful":1},"unique_sources":2,"average_interval":13.333333333}`
 	if string(j) != want {
 		t.Errorf("JSON: got %s\nwant %s", j, want)
+	}
+}
+
+// TestCorrelationKeyEmpty: a single correlation key whose value is the
+// empty string makes no correlation id: the event's is kept.
+func TestCorrelationKeyEmpty(t *testing.T) {
+	p := pat("p", "x", "", "p", 1)
+	p.CorrelationKeys = []string{"customer"}
+	e := mustNew(t, Config{}, withPatterns(chor("a"), p))
+	got := play(e, evs(ev("e1", "x", "c", 0, `{"customer":""}`), ev("e2", "x", "c", 0, `{"customer":"ann"}`)))
+	if want := []string{"p(c:e1)@0", "p(ann:e2)@0"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := e.Metrics().Rules[0].MissingKeys; got != 1 {
+		t.Errorf("missing keys: got %d, want 1", got)
 	}
 }

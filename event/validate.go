@@ -140,6 +140,12 @@ var reserved = map[string]bool{
 	"causationid": true, "hops": true,
 }
 
+// UsableID reports whether s may be an id, correlation id or causation id
+// of a valid event: at most MaxAttributeLen bytes of valid UTF-8 without a
+// control character. The empty string passes; whether it is allowed
+// depends on the attribute.
+func UsableID(s string) bool { return len(s) <= MaxAttributeLen && plainText(s) }
+
 // plainText reports whether s is valid UTF-8 without a control
 // character: the rule for stream names (store.CheckStream), which a
 // correlation id becomes. U+FFFD counts as invalid, for decoders put it

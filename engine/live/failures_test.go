@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,5 +125,27 @@ func TestClockEventKeepsItsIDThroughFailures(t *testing.T) {
 	timers := readStream(t, inner, live.TimersStream)
 	if len(timers) != 1 || timers[0].Event.ID != live.TimerEventID(due) {
 		t.Fatalf("clock events %v: want one, %s", ids(timers), live.TimerEventID(due))
+	}
+}
+
+// TestActionRecordOfAnOverlongCorrelation: an action decided from an event
+// logged before correlation ids were bounded still makes a valid record;
+// the record is its own correlation, and its data keeps the action's.
+func TestActionRecordOfAnOverlongCorrelation(t *testing.T) {
+	for _, corr := range []string{strings.Repeat("c", event.MaxAttributeLen+1), "order\n1", "order-1"} {
+		a := engine.Action{ID: "0193a4f0-0000-8000-8000-000000000001", Action: "check", TargetCapability: "cap",
+			Choreography: "shop", RuleID: "r", RuleKind: engine.KindPattern, CorrelationID: corr, Time: t0}
+		ev := live.ActionEvent(&a)
+		ev.Fill()
+		if err := ev.Validate(event.Limits{}); err != nil {
+			t.Fatalf("record of an action of correlation %.20q: %v", corr, err)
+		}
+		var back engine.Action
+		if err := back.UnmarshalJSON(ev.Data); err != nil || back.CorrelationID != corr {
+			t.Fatalf("decoded correlation %.20q, %v; want %.20q", back.CorrelationID, err, corr)
+		}
+		if want := map[bool]string{true: corr, false: a.ID}[corr == "order-1"]; ev.CorrelationID != want {
+			t.Fatalf("record's correlation %.20q, want %.20q", ev.CorrelationID, want)
+		}
 	}
 }

@@ -40,6 +40,11 @@ func ActionEvent(a *engine.Action) *event.Event {
 		CorrelationID:   a.CorrelationID,
 		Hops:            a.Hops,
 	}
+	if !event.UsableID(a.CorrelationID) {
+		// An event logged before correlation ids were bounded: the record
+		// is its own correlation; its data keeps the action's.
+		ev.CorrelationID = ""
+	}
 	if n := len(a.TriggerEventIDs); n > 0 {
 		ev.CausationID = a.TriggerEventIDs[n-1]
 	}

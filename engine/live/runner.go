@@ -400,13 +400,18 @@ func (r *Runner) timers(ctx context.Context, busy bool) (<-chan time.Time, error
 	}
 	// conflicts counts the ids found taken, failures the appends that
 	// failed otherwise (the store's passing trouble, retried with backoff).
+	var own string
 	for conflicts, failures := 0, 0; ; {
 		clock := TimerEvent(t)
 		if conflicts >= 8 {
-			// Ids of the next nanoseconds taken too: an id of its own. Another
-			// runner's clock event for the same time may then be appended too,
-			// which is harmless: a clock event only moves the clock.
-			clock.ID = event.NewID()
+			// Ids of the next nanoseconds taken too: an id of its own, the
+			// same through retries. Another runner's clock event for the
+			// same time may then be appended too, which is harmless: a clock
+			// event only moves the clock.
+			if own == "" {
+				own = event.NewID()
+			}
+			clock.ID = own
 		}
 		_, err := r.st.Append(ctx, TimersStream, store.Any, []*event.Event{clock})
 		if err == nil {
