@@ -294,7 +294,18 @@ func record(typ string, a *engine.Action, data any, now time.Time) *event.Event 
 		Time:            now,
 		DataContentType: "application/json",
 		Data:            b,
-		CorrelationID:   a.CorrelationID,
+		CorrelationID:   recordCorrelation(a),
 		CausationID:     a.ID,
 	}
+}
+
+// recordCorrelation is the correlation id of a record about a: a's, unless
+// a comes from an event logged before correlation ids were bounded and
+// its correlation would make the record invalid; the record is then its
+// own correlation.
+func recordCorrelation(a *engine.Action) string {
+	if event.UsableID(a.CorrelationID) {
+		return a.CorrelationID
+	}
+	return ""
 }

@@ -328,3 +328,28 @@ func TestBrokenStoreAbandonsAttemptsAtOnce(t *testing.T) {
 		t.Fatal("Run waited for the attempts in progress")
 	}
 }
+
+// TestRecordsOfAnActionWithAnOldCorrelation: an action whose correlation
+// id, from an event logged before correlation ids were bounded, is no
+// longer valid on an event still gets its attempt and dead-letter records
+// into the log.
+func TestRecordsOfAnActionWithAnOldCorrelation(t *testing.T) {
+	cfg := fast()
+	cfg.MaxAttempts = 1
+	r := newRig(t, nil, cfg)
+	r.agent("a", "cap", 0, (&recorder{fail: func(int) error { return errors.New("down") }}).handle)
+	a := engine.Action{ID: "old-1", Action: "check", TargetCapability: "cap", Priority: 5, Choreography: "shop",
+		RuleID: "r", RuleKind: engine.KindPattern, CorrelationID: "order\n1", Time: t0}
+	ev := live.ActionEvent(&a)
+	if _, err := r.st.Append(context.Background(), live.ActionsStream, store.Any, []*event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(r.d.DeadLetters()) == 1 })
+	if n := len(records(t, r.st, dispatch.DeadLetterStream, dispatch.DeadLetterType)); n != 1 {
+		t.Fatalf("%d dead-letter records, want 1", n)
+	}
+	if n := len(records(t, r.st, live.ActionsStream, dispatch.AttemptType)); n != 1 {
+		t.Fatalf("%d attempt records, want 1", n)
+	}
+}
