@@ -107,8 +107,8 @@ func TestDeadLetterAndRetry(t *testing.T) {
 	r.agent("shipper", "shipping", 0, rc.handle)
 	a := r.action("a1", "shipping", 0)
 	r.start()
-	waitFor(t, "dead letter", func() bool { return len(r.d.DeadLetters()) == 1 })
-	dl := r.d.DeadLetters()[0]
+	waitFor(t, "dead letter", func() bool { return len(deadLetters(t, r.d)) == 1 })
+	dl := deadLetters(t, r.d)[0]
 	if dl.ActionID != a.ID || dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 3 || dl.LastError != "agent down" || dl.Agent != "shipper" || dl.Action.Action != a.Action {
 		t.Fatalf("dead letter = %+v", dl)
 	}
@@ -124,7 +124,7 @@ func TestDeadLetterAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "delivery after retry", func() bool { return len(deliveries(t, r.st)) == 1 })
-	if n := len(r.d.DeadLetters()); n != 0 {
+	if n := len(deadLetters(t, r.d)); n != 0 {
 		t.Fatalf("%d dead letters after a successful retry", n)
 	}
 	msgs := rc.messages()
@@ -148,8 +148,8 @@ func TestDiscardAndRecoverQueue(t *testing.T) {
 	r.action("x1", "cap", 0)
 	r.action("x2", "cap", 0)
 	r.start()
-	waitFor(t, "two dead letters", func() bool { return len(r.d.DeadLetters()) == 2 })
-	for _, dl := range r.d.DeadLetters() {
+	waitFor(t, "two dead letters", func() bool { return len(deadLetters(t, r.d)) == 2 })
+	for _, dl := range deadLetters(t, r.d) {
 		if dl.Reason != dispatch.ReasonRejected || dl.Attempts != 1 || dl.LastError != "not my job" {
 			t.Fatalf("dead letter = %+v", dl)
 		}
@@ -177,8 +177,8 @@ func TestDiscardAndRecoverQueue(t *testing.T) {
 		return dispatch.Result{}, nil
 	})
 	r2.start()
-	waitFor(t, "recovered queue", func() bool { return len(r2.d.DeadLetters()) == 1 })
-	if dl := r2.d.DeadLetters()[0]; dl.ActionID != "x2" || dl.Reason != dispatch.ReasonRejected {
+	waitFor(t, "recovered queue", func() bool { return len(deadLetters(t, r2.d)) == 1 })
+	if dl := deadLetters(t, r2.d)[0]; dl.ActionID != "x2" || dl.Reason != dispatch.ReasonRejected {
 		t.Fatalf("recovered dead letter = %+v", dl)
 	}
 	if m := r2.d.Metrics(); len(m.Rules) != 1 || m.Rules[0].DeadLettered != 2 {
@@ -201,9 +201,9 @@ func TestNoAgentAndLoop(t *testing.T) {
 	r.action("lonely", "nobody_has_it", 0)
 	r.action("loopy", "other", dispatch.DefaultMaxHops)
 	r.start()
-	waitFor(t, "two dead letters", func() bool { return len(r.d.DeadLetters()) == 2 })
+	waitFor(t, "two dead letters", func() bool { return len(deadLetters(t, r.d)) == 2 })
 	reasons := map[string]string{}
-	for _, dl := range r.d.DeadLetters() {
+	for _, dl := range deadLetters(t, r.d) {
 		reasons[dl.ActionID] = dl.Reason
 	}
 	if reasons["lonely"] != dispatch.ReasonNoAgent || reasons["loopy"] != dispatch.ReasonLoop {
@@ -294,8 +294,8 @@ func TestDeadlineAndBoundedInFlight(t *testing.T) {
 	})
 	r.action("too-slow", "cap", 0)
 	r.start()
-	waitFor(t, "deadline dead letter", func() bool { return len(r.d.DeadLetters()) == 1 })
-	if dl := r.d.DeadLetters()[0]; dl.Reason != dispatch.ReasonMaxAttempts || !strings.Contains(dl.LastError, "deadline") {
+	waitFor(t, "deadline dead letter", func() bool { return len(deadLetters(t, r.d)) == 1 })
+	if dl := deadLetters(t, r.d)[0]; dl.Reason != dispatch.ReasonMaxAttempts || !strings.Contains(dl.LastError, "deadline") {
 		t.Fatalf("dead letter = %+v", dl)
 	}
 

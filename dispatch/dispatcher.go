@@ -52,7 +52,7 @@ type Dispatcher struct {
 		cancel  context.CancelFunc
 		done    chan struct{}
 		freed   chan struct{} // closed when an agent slot frees up
-		dead    map[string]*DeadLetter
+		dead    map[string]deadRef // by action id
 		// retryQueue holds dead letters sent back for delivery while Run
 		// runs; retryWake (1-buffered) tells Run there are some.
 		retryQueue []engine.Action

@@ -3,19 +3,61 @@ package dispatch
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
 )
 
-// DeadLetters returns the dead-letter queue, oldest first. It is rebuilt
-// from the log when Run starts.
-func (d *Dispatcher) DeadLetters() []DeadLetter {
-	all, _ := d.DeadLetterPage(DLQFilter{})
-	return all
+// deadRef is what the queue keeps in memory of a dead letter: enough to
+// order, filter and find it; the dead letter itself is read from its
+// record in DeadLetterStream when asked for. A dead letter holds the
+// whole action and its last error: about 750 bytes in memory, against
+// about 150 for its reference and its key.
+type deadRef struct {
+	at     int64  // DeadLetter.Time, Unix nanoseconds
+	reason string // DeadLetter.Reason
+	rec    string // the id of its DeadLetterType record
+}
+
+var reasons = []string{ReasonMaxAttempts, ReasonRejected, ReasonNoAgent, ReasonUnavailable, ReasonLoop}
+
+// refOf returns the reference of dl, whose record has id rec.
+func refOf(dl *DeadLetter, rec string) deadRef {
+	reason := strings.Clone(dl.Reason)
+	if i := slices.Index(reasons, dl.Reason); i >= 0 {
+		reason = reasons[i] // one copy of each, not one per dead letter
+	}
+	return deadRef{at: dl.Time.UnixNano(), reason: reason, rec: strings.Clone(rec)}
+}
+
+// readDead reads the dead letter of ref from the log.
+func (d *Dispatcher) readDead(ctx context.Context, ref deadRef) (DeadLetter, error) {
+	return readDeadLetter(ctx, d.st, ref.rec)
+}
+
+// readDeadLetter reads the dead letter of the DeadLetterType record id.
+func readDeadLetter(ctx context.Context, st store.Store, id string) (DeadLetter, error) {
+	rec, err := st.Get(ctx, id)
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("dispatch: reading dead-letter record %s: %w", id, err)
+	}
+	var dl DeadLetter
+	if err := json.Unmarshal(rec.Event.Data, &dl); err != nil {
+		return DeadLetter{}, fmt.Errorf("dispatch: dead-letter record %s does not decode: %w", id, err)
+	}
+	return dl, nil
+}
+
+// DeadLetters returns the whole dead-letter queue, oldest first. It is
+// rebuilt from the log when Run starts.
+func (d *Dispatcher) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	all, _, err := d.DeadLetterPage(ctx, DLQFilter{})
+	return all, err
 }
 
 // DLQFilter selects dead letters in DeadLetterPage.
@@ -31,41 +73,45 @@ type DLQFilter struct {
 }
 
 // DeadLetterPage returns the dead letters f selects, oldest first, and
-// whether more follow the page.
-func (d *Dispatcher) DeadLetterPage(f DLQFilter) (page []DeadLetter, more bool) {
+// whether more follow the page. It reads them from the log.
+func (d *Dispatcher) DeadLetterPage(ctx context.Context, f DLQFilter) (page []DeadLetter, more bool, err error) {
+	type entry struct {
+		id  string
+		ref deadRef
+	}
+	from := !f.AfterTime.IsZero() || f.AfterID != ""
+	after := f.AfterTime.UnixNano()
 	d.mu.Lock()
-	sel := make([]*DeadLetter, 0, len(d.mu.dead))
-	for _, dl := range d.mu.dead {
-		if (f.Reason == "" || dl.Reason == f.Reason) &&
-			(f.AfterID == "" && f.AfterTime.IsZero() || cmp.Or(dl.Time.Compare(f.AfterTime), cmp.Compare(dl.ActionID, f.AfterID)) > 0) {
-			sel = append(sel, dl)
+	sel := make([]entry, 0, min(len(d.mu.dead), 1024))
+	for id, ref := range d.mu.dead {
+		if (f.Reason == "" || ref.reason == f.Reason) && (!from || cmp.Or(cmp.Compare(ref.at, after), cmp.Compare(id, f.AfterID)) > 0) {
+			sel = append(sel, entry{id, ref})
 		}
 	}
 	d.mu.Unlock()
-	// A dead letter is never changed once in the queue: it can be read
-	// outside the lock.
-	slices.SortFunc(sel, func(a, b *DeadLetter) int {
-		return cmp.Or(a.Time.Compare(b.Time), cmp.Compare(a.ActionID, b.ActionID))
-	})
+	slices.SortFunc(sel, func(a, b entry) int { return cmp.Or(cmp.Compare(a.ref.at, b.ref.at), cmp.Compare(a.id, b.id)) })
 	if f.Limit > 0 && len(sel) > f.Limit {
 		sel, more = sel[:f.Limit], true
 	}
 	page = make([]DeadLetter, len(sel))
-	for i, dl := range sel {
-		page[i] = *dl
+	for i, e := range sel {
+		if page[i], err = d.readDead(ctx, e.ref); err != nil {
+			return nil, false, err
+		}
 	}
-	return page, more
+	return page, more, nil
 }
 
-// DeadLetter returns the dead letter of action id.
-func (d *Dispatcher) DeadLetter(id string) (DeadLetter, bool) {
+// DeadLetter returns the dead letter of action id, read from the log, or
+// ErrNotFound.
+func (d *Dispatcher) DeadLetter(ctx context.Context, id string) (DeadLetter, error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	dl, ok := d.mu.dead[id]
+	ref, ok := d.mu.dead[id]
+	d.mu.Unlock()
 	if !ok {
-		return DeadLetter{}, false
+		return DeadLetter{}, ErrNotFound
 	}
-	return *dl, true
+	return d.readDead(ctx, ref)
 }
 
 // Retry sends dead letter id back for delivery with the same action id,
@@ -118,13 +164,23 @@ func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, err
 		d.mu.Unlock()
 		return nil, ErrRecovering
 	}
-	dl, ok := d.mu.dead[id]
+	ref, ok := d.mu.dead[id]
 	if ok {
 		delete(d.mu.dead, id)
 	}
 	d.mu.Unlock()
 	if !ok {
 		return nil, ErrNotFound
+	}
+	putBack := func() {
+		d.mu.Lock()
+		d.mu.dead[id] = ref
+		d.mu.Unlock()
+	}
+	dl, err := d.readDead(ctx, ref)
+	if err != nil {
+		putBack()
+		return nil, err
 	}
 	rec := record(typ, &dl.Action, Ref{ActionID: id}, time.Now().UTC())
 	// Not cancelled with ctx: an append abandoned half-way may still land,
@@ -139,10 +195,8 @@ func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, err
 				"action", id, "record", typ, "err", err)
 			return nil, fmt.Errorf("%w: the %s record may still land; after a restart the queue shows %s again if it did not", err, typ, id)
 		}
-		d.mu.Lock()
-		d.mu.dead[id] = dl
-		d.mu.Unlock()
+		putBack()
 		return nil, err
 	}
-	return dl, nil
+	return &dl, nil
 }

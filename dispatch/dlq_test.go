@@ -48,7 +48,7 @@ func TestRetryAcrossARestartOfRun(t *testing.T) {
 	r.agent("a", "cap", 0, rc.handle)
 	r.action("x", "cap", 0)
 	r.start()
-	waitFor(t, "a dead letter", func() bool { return r.d.Recovered() && len(r.d.DeadLetters()) == 1 })
+	waitFor(t, "a dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
 	fail.Store(false)
 
 	gate := make(chan struct{})
@@ -69,7 +69,7 @@ func TestRetryAcrossARestartOfRun(t *testing.T) {
 	if n := len(rc.messages()); n != 2 {
 		t.Fatalf("%d deliveries, want the failed one and one retried", n)
 	}
-	if dls := r.d.DeadLetters(); len(dls) != 0 {
+	if dls := deadLetters(t, r.d); len(dls) != 0 {
 		t.Fatalf("dead letters %+v after the retry was delivered", dls)
 	}
 }

@@ -191,3 +191,13 @@ func deliveries(t *testing.T, st store.Store) []dispatch.Delivered {
 	}
 	return out
 }
+
+// deadLetters returns d's dead-letter queue.
+func deadLetters(t *testing.T, d *dispatch.Dispatcher) []dispatch.DeadLetter {
+	t.Helper()
+	dls, err := d.DeadLetters(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dls
+}

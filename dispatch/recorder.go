@@ -214,9 +214,9 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 			d.m.mu.Unlock()
 			d.mu.Lock()
 			if d.mu.dead == nil {
-				d.mu.dead = make(map[string]*DeadLetter)
+				d.mu.dead = make(map[string]deadRef)
 			}
-			d.mu.dead[o.action.ID] = o.dead
+			d.mu.dead[o.action.ID] = refOf(o.dead, o.dlq[0].ID)
 			d.mu.Unlock()
 		}
 	}

@@ -48,14 +48,13 @@ func (c *cursor) pop() {
 
 // openAction is an action recovery found not done: the stream position
 // of its record in the outbox, or, for a dead letter sent back for
-// delivery, the action itself (as the dead letter held it).
-// Recovery keeps no more than this of each open action, so that a large
-// backlog costs tens of bytes an action until the action is read again
-// to be delivered.
+// delivery, the id of the dead letter's record. Recovery keeps no more
+// than this of each open action, so that a large backlog costs tens of
+// bytes an action until the action is read again to be delivered.
 type openAction struct {
-	seq uint64         // global position of the record that opened it
-	pos uint64         // its record's position in the outbox stream
-	a   *engine.Action // set for a dead letter sent back
+	seq uint64 // global position of the record that opened it
+	pos uint64 // its record's position in the outbox stream
+	dl  string // for a dead letter sent back: its DeadLetterType record's id
 }
 
 // recover replays the outbox stream and the dead-letter stream together, in
@@ -70,7 +69,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 	d.m.delivered.Store(0)
 	d.m.deadLettered.Store(0)
 	pending := make(map[string]openAction)
-	dead := make(map[string]*DeadLetter)
+	dead := make(map[string]deadRef)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
 	dlq := &cursor{st: d.st, stream: DeadLetterStream}
 	var head uint64
@@ -139,7 +138,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			delete(pending, dl.ActionID)
-			dead[dl.ActionID] = &dl
+			dead[dl.ActionID] = refOf(&dl, e.ID)
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
 			d.m.rule(&dl.Action).DeadLettered++
@@ -149,10 +148,10 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 			if err := json.Unmarshal(e.Data, &r); err != nil {
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
-			if dl, ok := dead[r.ActionID]; ok {
+			if ref, ok := dead[r.ActionID]; ok {
 				delete(dead, r.ActionID)
 				if e.Type == RetryType {
-					pending[r.ActionID] = openAction{seq: head, a: &dl.Action}
+					pending[r.ActionID] = openAction{seq: head, dl: ref.rec}
 				}
 			}
 		}
@@ -176,8 +175,12 @@ func (r *openReader) next(ctx context.Context) (a engine.Action, ok bool, err er
 	for len(r.open) > 0 {
 		o := r.open[0]
 		r.open = r.open[1:]
-		if o.a != nil {
-			return *o.a, true, nil
+		if o.dl != "" {
+			dl, err := readDeadLetter(ctx, r.st, o.dl)
+			if err != nil {
+				return engine.Action{}, false, err
+			}
+			return dl.Action, true, nil
 		}
 		for len(r.buf) > 0 && r.buf[0].StreamPosition < o.pos {
 			r.buf[0] = store.Record{}

@@ -103,7 +103,7 @@ func TestRetryBeforeRecoveryAndWithAnEndedContext(t *testing.T) {
 	r.agent("a", "cap", 0, rc.handle)
 	r.action("x", "cap", 0)
 	r.start()
-	waitFor(t, "a dead letter", func() bool { return r.d.Recovered() && len(r.d.DeadLetters()) == 1 })
+	waitFor(t, "a dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
 	fail = false
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the caller has gone: the retry must still happen
@@ -345,7 +345,7 @@ func TestRecordsOfAnActionWithAnOldCorrelation(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.start()
-	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(r.d.DeadLetters()) == 1 })
+	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
 	if n := len(records(t, r.st, dispatch.DeadLetterStream, dispatch.DeadLetterType)); n != 1 {
 		t.Fatalf("%d dead-letter records, want 1", n)
 	}

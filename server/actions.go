@@ -66,7 +66,10 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 		if !d.Recovered() {
 			return notReady
 		}
-		page, more := d.DeadLetterPage(f)
+		page, more, err := d.DeadLetterPage(r.Context(), f)
+		if err != nil {
+			return err
+		}
 		doc := map[string]any{"dead_letters": page}
 		if more {
 			last := page[len(page)-1]
@@ -79,9 +82,12 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 		if !d.Recovered() {
 			return notReady
 		}
-		dl, ok := d.DeadLetter(r.PathValue("id"))
-		if !ok {
+		dl, err := d.DeadLetter(r.Context(), r.PathValue("id"))
+		if errors.Is(err, dispatch.ErrNotFound) {
 			return errorf(CodeNotFound, "id", "no dead letter for action %q", r.PathValue("id"))
+		}
+		if err != nil {
+			return err
 		}
 		writeJSON(w, http.StatusOK, dl)
 		return nil
