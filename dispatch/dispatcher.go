@@ -51,7 +51,7 @@ type Dispatcher struct {
 		running bool
 		cancel  context.CancelFunc
 		done    chan struct{}
-		freed   chan struct{} // closed when an agent slot frees up
+		freed   chan struct{}      // closed when an agent slot frees up
 		dead    map[string]deadRef // by action id
 		// retryQueue holds dead letters sent back for delivery while Run
 		// runs; retryWake (1-buffered) tells Run there are some.
