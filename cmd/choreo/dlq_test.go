@@ -15,11 +15,12 @@ import (
 	"github.com/choreohq/choreo/dispatch"
 )
 
-func TestDLQ(t *testing.T) {
+// refundsEnv is a server with an in-process refunds agent that refuses
+// every action for good while refuse is set, as it is at first.
+func refundsEnv(t *testing.T) (e *cliEnv, refuse *atomic.Bool) {
 	noLeaks(t)
-	e := newCLIEnv(t)
-	ctx := context.Background()
-	var refuse atomic.Bool
+	e = newCLIEnv(t)
+	refuse = new(atomic.Bool)
 	refuse.Store(true)
 	e.inproc.Handle("refunds", func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
 		if refuse.Load() {
@@ -27,9 +28,15 @@ func TestDLQ(t *testing.T) {
 		}
 		return dispatch.Result{}, nil
 	})
-	if _, err := e.c.RegisterAgent(ctx, agent.Profile{ID: "refunds-1", Capabilities: []string{"refunds"}, Endpoint: "refunds", Protocol: agent.ProtocolInProcess}); err != nil {
+	if _, err := e.c.RegisterAgent(context.Background(), agent.Profile{ID: "refunds-1", Capabilities: []string{"refunds"}, Endpoint: "refunds", Protocol: agent.ProtocolInProcess}); err != nil {
 		t.Fatal(err)
 	}
+	return e, refuse
+}
+
+func TestDLQ(t *testing.T) {
+	e, refuse := refundsEnv(t)
+	ctx := context.Background()
 	code, out, stderr := e.run(t, "", runDLQ, "list")
 	wantExit(t, code, stderr, exitOK)
 	if out != "the dead-letter queue is empty\n" {
@@ -92,20 +99,8 @@ func TestDLQ(t *testing.T) {
 // back for delivery with one command; the pages of the queue cover it
 // exactly once.
 func TestDLQRetryAll(t *testing.T) {
-	noLeaks(t)
-	e := newCLIEnv(t)
+	e, refuse := refundsEnv(t)
 	ctx := context.Background()
-	var refuse atomic.Bool
-	refuse.Store(true)
-	e.inproc.Handle("refunds", func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
-		if refuse.Load() {
-			return dispatch.Result{}, dispatch.Permanent(errors.New("refunds are closed today"))
-		}
-		return dispatch.Result{}, nil
-	})
-	if _, err := e.c.RegisterAgent(ctx, agent.Profile{ID: "refunds-1", Capabilities: []string{"refunds"}, Endpoint: "refunds", Protocol: agent.ProtocolInProcess}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 7
 	for i := range n {
 		publishTimed(t, e.c, fmt.Sprint("r-", i), "refund_requested", fmt.Sprint("o-", i), time.Time{}, "")
