@@ -59,7 +59,9 @@ type recordFlight struct {
 	batch []*outcome
 	recs  []*event.Event // for live.ActionsStream, appended as p
 	p     store.Pending
-	ok    bool // the batch's dead letters were appended
+	// dead maps the id of each dead-letter record of the batch that is in
+	// the log to its position in DeadLetterStream.
+	dead map[string]uint64
 }
 
 // recorder appends outcomes in batches of up to Config.RecordBatch until
@@ -176,10 +178,36 @@ func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
 	if len(recs) > 0 {
 		f.p = store.AppendDeferred(ctx, d.st, live.ActionsStream, store.Any, recs)
 	}
-	// The store is closed if this fails: the next run delivers these
-	// actions again.
-	f.ok = d.appendRetrying(ctx, DeadLetterStream, dlq, false)
+	f.dead = d.appendDeadLetters(ctx, dlq)
 	return f
+}
+
+// appendDeadLetters appends the records of dead letters and returns where
+// those in the log are in DeadLetterStream, by record id. A record missing
+// from the result did not land (the store is closed, or refused it): its
+// action stays open in the log, and the next Run delivers it again.
+func (d *Dispatcher) appendDeadLetters(ctx context.Context, evs []*event.Event) map[string]uint64 {
+	if len(evs) == 0 {
+		return nil
+	}
+	at := make(map[string]uint64, len(evs))
+	if ps, err := d.st.Append(ctx, DeadLetterStream, store.Any, evs); err == nil {
+		for i, e := range evs {
+			at[e.ID] = ps[i].Stream
+		}
+		return at
+	}
+	if !d.appendRetrying(ctx, DeadLetterStream, evs, false) {
+		return at // the store is closed or broken, or Run is stopping
+	}
+	// Landed in parts, or refused: ask the log where each one is.
+	rctx := context.WithoutCancel(ctx)
+	for _, e := range evs {
+		if rec, err := d.st.Get(rctx, e.ID); err == nil && rec.Stream == DeadLetterStream {
+			at[e.ID] = rec.StreamPosition
+		}
+	}
+	return at
 }
 
 // land waits for the records of f to be durable, appending them again if
@@ -207,7 +235,7 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 		if o.done != nil {
 			d.fold(DeliveredType, o.action, o.took)
 		}
-		if o.dead != nil && f.ok { // else its record is not in the log
+		if pos, ok := f.dead[recID(o.dlq)]; o.dead != nil && ok { // else its record is not in the log
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
 			d.m.rule(o.action).DeadLettered++
@@ -216,7 +244,7 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 			if d.mu.dead == nil {
 				d.mu.dead = make(map[string]deadRef)
 			}
-			d.mu.dead[o.action.ID] = refOf(o.dead, o.dlq[0].ID)
+			d.mu.dead[o.action.ID] = refOf(o.dead, pos)
 			d.mu.Unlock()
 		}
 	}
@@ -348,4 +376,12 @@ func (d *Dispatcher) appendRetrying(ctx context.Context, stream string, evs []*e
 		wait = min(2*wait, 5*time.Second)
 	}
 	return true
+}
+
+// recID is the id of an outcome's dead-letter record, or "".
+func recID(dlq []*event.Event) string {
+	if len(dlq) == 0 {
+		return ""
+	}
+	return dlq[0].ID
 }

@@ -48,13 +48,14 @@ func (c *cursor) pop() {
 
 // openAction is an action recovery found not done: the stream position
 // of its record in the outbox, or, for a dead letter sent back for
-// delivery, the id of the dead letter's record. Recovery keeps no more
-// than this of each open action, so that a large backlog costs tens of
-// bytes an action until the action is read again to be delivered.
+// delivery, of the dead letter's record in DeadLetterStream. Recovery
+// keeps no more than this of each open action, so that a large backlog
+// costs tens of bytes an action until the action is read again to be
+// delivered.
 type openAction struct {
-	seq uint64 // global position of the record that opened it
-	pos uint64 // its record's position in the outbox stream
-	dl  string // for a dead letter sent back: its DeadLetterType record's id
+	seq  uint64 // global position of the record that opened it
+	pos  uint64 // its record's position in its stream
+	dead bool   // the record is a dead letter's, sent back for delivery
 }
 
 // recover replays the outbox stream and the dead-letter stream together, in
@@ -138,7 +139,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			delete(pending, dl.ActionID)
-			dead[dl.ActionID] = refOf(&dl, e.ID)
+			dead[dl.ActionID] = refOf(&dl, rec.StreamPosition)
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
 			d.m.rule(&dl.Action).DeadLettered++
@@ -151,7 +152,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 			if ref, ok := dead[r.ActionID]; ok {
 				delete(dead, r.ActionID)
 				if e.Type == RetryType {
-					pending[r.ActionID] = openAction{seq: head, dl: ref.rec}
+					pending[r.ActionID] = openAction{seq: head, pos: ref.pos, dead: true}
 				}
 			}
 		}
@@ -175,12 +176,12 @@ func (r *openReader) next(ctx context.Context) (a engine.Action, ok bool, err er
 	for len(r.open) > 0 {
 		o := r.open[0]
 		r.open = r.open[1:]
-		if o.dl != "" {
-			dl, err := readDeadLetter(ctx, r.st, o.dl)
+		if o.dead {
+			dls, err := readDeadLetters(ctx, r.st, []uint64{o.pos})
 			if err != nil {
 				return engine.Action{}, false, err
 			}
-			return dl.Action, true, nil
+			return dls[0].Action, true, nil
 		}
 		for len(r.buf) > 0 && r.buf[0].StreamPosition < o.pos {
 			r.buf[0] = store.Record{}

@@ -13,6 +13,7 @@ import (
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/mem"
+	"github.com/choreohq/choreo/store/pebble"
 )
 
 // backlog appends n actions, none done, to st's outbox.
@@ -157,7 +158,7 @@ func TestDeadLetterQueueFromTheLog(t *testing.T) {
 	f.Limit = 1000
 	got := 0
 	for {
-		page, more, err := d.DeadLetterPage(ctx, f)
+		page, next, err := d.DeadLetterPage(ctx, f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,10 +169,10 @@ func TestDeadLetterQueueFromTheLog(t *testing.T) {
 			}
 			got++
 		}
-		if !more {
+		if next == 0 {
 			break
 		}
-		f.AfterTime, f.AfterID = page[len(page)-1].Time, page[len(page)-1].ActionID
+		f.From = next
 	}
 	if got != 2500 {
 		t.Fatalf("%d dead letters listed, want 2500", got)
@@ -216,4 +217,31 @@ func BenchmarkDeadLetterQueue(b *testing.B) {
 	}
 	b.ReportMetric(held, "B/dead-letter")
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkDeadLetterPage lists pages of 1,000 dead letters out of
+// 100,000 on the Pebble store, as GET /v1/dlq does.
+func BenchmarkDeadLetterPage(b *testing.B) {
+	const n = 100_000
+	st, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	deadBacklog(b, st, n)
+	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
+	d.log = d.cfg.Logger
+	d.m.rules = make(map[ruleKey]*RuleStats)
+	if _, _, err := d.recover(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var from uint64
+	for b.Loop() {
+		page, next, err := d.DeadLetterPage(context.Background(), DLQFilter{From: from, Limit: 1000})
+		if err != nil || len(page) != 1000 {
+			b.Fatalf("page of %d, %v", len(page), err)
+		}
+		from = next % (n - 1000)
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
 }

@@ -353,3 +353,41 @@ func TestRecordsOfAnActionWithAnOldCorrelation(t *testing.T) {
 		t.Fatalf("%d attempt records, want 1", n)
 	}
 }
+
+// refusingDLQ refuses the dead-letter records of action "bad", as a store
+// refuses an event it cannot take.
+type refusingDLQ struct{ store.Store }
+
+func (s refusingDLQ) Append(ctx context.Context, stream string, exp store.ExpectedVersion, evs []*event.Event) ([]store.Position, error) {
+	for _, e := range evs {
+		if stream == dispatch.DeadLetterStream && e.CausationID == "bad" {
+			return nil, fmt.Errorf("%w: refused for the test", store.ErrBatchTooLarge)
+		}
+	}
+	return s.Store.Append(ctx, stream, exp, evs)
+}
+
+// TestRefusedDeadLetterRecordIsNotQueued: a dead letter whose record the
+// log refused is not in the queue (its action stays open in the log), and
+// the queue still lists the others.
+func TestRefusedDeadLetterRecordIsNotQueued(t *testing.T) {
+	inner := mem.New(store.Options{})
+	t.Cleanup(func() { inner.Close() })
+	cfg := fast()
+	cfg.MaxAttempts = 1
+	cfg.RecordBatch = 1
+	r := newRig(t, refusingDLQ{inner}, cfg)
+	r.agent("a", "cap", 0, (&recorder{fail: func(int) error { return dispatch.Permanent(errors.New("no")) }}).handle)
+	r.action("bad", "cap", 0)
+	r.action("good", "cap", 0)
+	r.start()
+	waitFor(t, "the good dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
+	time.Sleep(20 * time.Millisecond) // the bad one's outcome lands too
+	dls := deadLetters(t, r.d)
+	if len(dls) != 1 || dls[0].ActionID != "good" {
+		t.Fatalf("queue %+v, want only good", dls)
+	}
+	if _, err := r.d.DeadLetter(context.Background(), "bad"); !errors.Is(err, dispatch.ErrNotFound) {
+		t.Fatalf("DeadLetter(bad) = %v, want ErrNotFound", err)
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/engine"
@@ -59,21 +57,22 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 			return err
 		}
 		if after := q.Get("after"); after != "" {
-			if f.AfterTime, f.AfterID, err = parseDLQCursor(after); err != nil {
-				return err
+			n, err := strconv.ParseUint(after, 10, 64)
+			if err != nil || n == 0 {
+				return errorf(CodeInvalidQuery, "after", "want the next of an earlier page, got %q", after)
 			}
+			f.From = n
 		}
 		if !d.Recovered() {
 			return notReady
 		}
-		page, more, err := d.DeadLetterPage(r.Context(), f)
+		page, next, err := d.DeadLetterPage(r.Context(), f)
 		if err != nil {
 			return err
 		}
 		doc := map[string]any{"dead_letters": page}
-		if more {
-			last := page[len(page)-1]
-			doc["next"] = strconv.FormatInt(last.Time.UnixNano(), 10) + "," + last.ActionID
+		if next != 0 {
+			doc["next"] = strconv.FormatUint(next, 10)
 		}
 		writeJSON(w, http.StatusOK, doc)
 		return nil
@@ -171,14 +170,3 @@ func (s *Server) routeCorrelations(v *view.Actions) {
 
 var dlqReasons = []string{dispatch.ReasonMaxAttempts, dispatch.ReasonRejected, dispatch.ReasonNoAgent,
 	dispatch.ReasonUnavailable, dispatch.ReasonLoop}
-
-// parseDLQCursor reads the after parameter of GET /v1/dlq: the next of
-// the page before, "<unix nanoseconds>,<action id>".
-func parseDLQCursor(s string) (time.Time, string, error) {
-	ns, id, ok := strings.Cut(s, ",")
-	n, err := strconv.ParseInt(ns, 10, 64)
-	if !ok || err != nil || id == "" {
-		return time.Time{}, "", errorf(CodeInvalidQuery, "after", "want the next of an earlier page, got %q", s)
-	}
-	return time.Unix(0, n).UTC(), id, nil
-}
