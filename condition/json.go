@@ -437,7 +437,7 @@ func (o *jsonObject) Iterator() traits.Iterator {
 	if m, ok := o.full().(traits.Mapper); ok {
 		return m.Iterator()
 	}
-	return types.NewStringInterfaceMap(theProvider, nil).(traits.Mapper).Iterator()
+	return types.NewStringInterfaceMap(theProvider, nil).Iterator()
 }
 
 // ConvertToNative implements ref.Val.

@@ -83,7 +83,7 @@ func TestMemoryFlat(t *testing.T) {
 				delivered, float64(ms.HeapAlloc)/(1<<20), m.ActiveCorrelations, m.PartialMatches, m.PendingTimers)
 		}
 	}
-	dst = e.AppendFlush(dst[:0])
+	_ = e.AppendFlush(dst[:0])
 	m := e.Metrics()
 	t.Logf("%d events in %v; %d sequences completed, %d expired, %d correlations idled",
 		m.EventsProcessed, time.Since(start).Round(time.Millisecond), m.CompletedSequences, m.ExpiredSequences, m.CorrelationsIdled)

@@ -187,26 +187,24 @@ func New(cfg Config) *Generator {
 // Next returns the next event in time order, or false when every order
 // has finished.
 func (g *Generator) Next() (*event.Event, bool) {
-	for {
-		if g.started < g.cfg.Orders && len(g.inFlight) < g.cfg.Concurrency &&
-			(len(g.inFlight) == 0 || g.arrival <= g.inFlight[0].o.at) {
-			g.startOrder()
-		}
-		if len(g.inFlight) == 0 {
-			return nil, false
-		}
-		o := g.inFlight[0].o
-		g.now = o.at
-		ev := g.emit(o)
-		if o.next == "" {
-			g.inFlight.pop()
-		} else {
-			o.seq = g.seq
-			g.seq++
-			g.inFlight.fix()
-		}
-		return ev, true
+	if g.started < g.cfg.Orders && len(g.inFlight) < g.cfg.Concurrency &&
+		(len(g.inFlight) == 0 || g.arrival <= g.inFlight[0].o.at) {
+		g.startOrder()
 	}
+	if len(g.inFlight) == 0 {
+		return nil, false
+	}
+	o := g.inFlight[0].o
+	g.now = o.at
+	ev := g.emit(o)
+	if o.next == "" {
+		g.inFlight.pop()
+	} else {
+		o.seq = g.seq
+		g.seq++
+		g.inFlight.fix()
+	}
+	return ev, true
 }
 
 func (g *Generator) startOrder() {

@@ -510,7 +510,7 @@ func subscribeUnderLoad(t *testing.T, cfg Config, subscribe func(store.Store, co
 			for want < total {
 				r, err := sub.Next(cctx)
 				if err != nil {
-					results <- result{from, fmt.Errorf("Next at %d: %w", want, err)}
+					results <- result{from, fmt.Errorf("sub.Next at %d: %w", want, err)}
 					return
 				}
 				if r.GlobalPosition != want {
