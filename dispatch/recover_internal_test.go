@@ -36,6 +36,43 @@ func backlog(t testing.TB, st store.Store, n int) {
 	}
 }
 
+// bareDispatcher is a dispatcher over st with nothing to deliver to, for
+// calling recovery directly.
+func bareDispatcher(st store.Store) *Dispatcher {
+	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
+	d.log = d.cfg.Logger
+	d.m.rules = make(map[ruleKey]*RuleStats)
+	return d
+}
+
+// benchRecover runs recovery over st b.N times, checks each run with
+// check, and reports the heap recovery holds afterwards per item of n,
+// under unit, and the items recovered per second.
+func benchRecover(b *testing.B, st store.Store, n int, unit string, check func(d *Dispatcher, open []openAction) error) {
+	d := bareDispatcher(st)
+	var held float64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		d.mu.dead = nil
+		d.m.rules = make(map[ruleKey]*RuleStats)
+		before := heapInUse()
+		b.StartTimer()
+		open, _, err := d.recover(context.Background())
+		b.StopTimer()
+		if err == nil {
+			err = check(d, open)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		held = float64(heapInUse()-before) / float64(n)
+		runtime.KeepAlive(open)
+	}
+	b.ReportMetric(held, "B/"+unit)
+	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), unit+"s/s")
+}
+
 func heapInUse() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -49,9 +86,7 @@ func TestRecoveryReadsOpenActionsAgain(t *testing.T) {
 	st := mem.New(store.Options{})
 	defer st.Close()
 	backlog(t, st, 3000) // spans several read batches
-	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
-	d.log = d.cfg.Logger
-	d.m.rules = make(map[ruleKey]*RuleStats)
+	d := bareDispatcher(st)
 	// Done: every third action.
 	var done Deliveries
 	for i := 0; i < 3000; i += 3 {
@@ -97,25 +132,12 @@ func BenchmarkRecoverOpen(b *testing.B) {
 	st := mem.New(store.Options{})
 	defer st.Close()
 	backlog(b, st, n)
-	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
-	d.log = d.cfg.Logger
-	var held float64
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		d.m.rules = make(map[ruleKey]*RuleStats)
-		before := heapInUse()
-		b.StartTimer()
-		open, _, err := d.recover(context.Background())
-		b.StopTimer()
-		if err != nil || len(open) != n {
-			b.Fatalf("recovered %d, err %v", len(open), err)
+	benchRecover(b, st, n, "open-action", func(_ *Dispatcher, open []openAction) error {
+		if len(open) != n {
+			return fmt.Errorf("recovered %d open actions", len(open))
 		}
-		held = float64(heapInUse()-before) / n
-		runtime.KeepAlive(open)
-	}
-	b.ReportMetric(held, "B/open-action")
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "actions/s")
+		return nil
+	})
 }
 
 // deadBacklog appends n dead-letter records to st, as after an outage of
@@ -147,9 +169,7 @@ func TestDeadLetterQueueFromTheLog(t *testing.T) {
 	st := mem.New(store.Options{})
 	defer st.Close()
 	deadBacklog(t, st, 2500)
-	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
-	d.log = d.cfg.Logger
-	d.m.rules = make(map[ruleKey]*RuleStats)
+	d := bareDispatcher(st)
 	if _, _, err := d.recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -196,27 +216,12 @@ func BenchmarkDeadLetterQueue(b *testing.B) {
 	st := mem.New(store.Options{})
 	defer st.Close()
 	deadBacklog(b, st, n)
-	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
-	d.log = d.cfg.Logger
-	var held float64
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		d.mu.dead = nil
-		d.m.rules = make(map[ruleKey]*RuleStats)
-		before := heapInUse()
-		b.StartTimer()
-		if _, _, err := d.recover(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
+	benchRecover(b, st, n, "dead-letter", func(d *Dispatcher, _ []openAction) error {
 		if len(d.mu.dead) != n {
-			b.Fatalf("%d dead letters", len(d.mu.dead))
+			return fmt.Errorf("%d dead letters", len(d.mu.dead))
 		}
-		held = float64(heapInUse()-before) / n
-	}
-	b.ReportMetric(held, "B/dead-letter")
-	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		return nil
+	})
 }
 
 // BenchmarkDeadLetterPage lists pages of 1,000 dead letters out of
@@ -229,9 +234,7 @@ func BenchmarkDeadLetterPage(b *testing.B) {
 	}
 	defer st.Close()
 	deadBacklog(b, st, n)
-	d := &Dispatcher{st: st, cfg: Config{Logger: slog.New(slog.DiscardHandler)}.withDefaults()}
-	d.log = d.cfg.Logger
-	d.m.rules = make(map[ruleKey]*RuleStats)
+	d := bareDispatcher(st)
 	if _, _, err := d.recover(context.Background()); err != nil {
 		b.Fatal(err)
 	}
