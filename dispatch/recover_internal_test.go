@@ -16,8 +16,9 @@ import (
 	"github.com/choreohq/choreo/store/pebble"
 )
 
-// backlog appends n actions, none done, to st's outbox.
-func backlog(t testing.TB, st store.Store, n int) {
+// appendActions appends to stream, in batches, the records rec makes of
+// n actions numbered from 0, each of its own order.
+func appendActions(t testing.TB, st store.Store, stream string, n int, rec func(a *engine.Action, i int) *event.Event) {
 	t.Helper()
 	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	batch := make([]*event.Event, 0, 500)
@@ -26,14 +27,20 @@ func backlog(t testing.TB, st store.Store, n int) {
 			TargetCapability: "inventory_management", Priority: 8, Choreography: "ecommerce", RuleID: "order_received",
 			RuleKind: engine.KindPattern, CorrelationID: fmt.Sprint("order-", i), Time: t0,
 			TriggerEventIDs: []string{fmt.Sprintf("0193a4ef-0000-7000-8000-%012d", i)}}
-		batch = append(batch, live.ActionEvent(&a))
+		batch = append(batch, rec(&a, i))
 		if len(batch) == cap(batch) || i == n-1 {
-			if _, err := st.Append(context.Background(), live.ActionsStream, store.Any, batch); err != nil {
+			if _, err := st.Append(context.Background(), stream, store.Any, batch); err != nil {
 				t.Fatal(err)
 			}
 			batch = batch[:0]
 		}
 	}
+}
+
+// backlog appends n actions, none done, to st's outbox.
+func backlog(t testing.TB, st store.Store, n int) {
+	t.Helper()
+	appendActions(t, st, live.ActionsStream, n, func(a *engine.Action, _ int) *event.Event { return live.ActionEvent(a) })
 }
 
 // bareDispatcher is a dispatcher over st with nothing to deliver to, for
@@ -144,23 +151,11 @@ func BenchmarkRecoverOpen(b *testing.B) {
 // the agents of a capability.
 func deadBacklog(t testing.TB, st store.Store, n int) {
 	t.Helper()
-	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
-	batch := make([]*event.Event, 0, 500)
-	for i := range n {
-		a := engine.Action{ID: fmt.Sprintf("0193a4f0-0000-8000-8000-%012d", i), Action: "check_inventory",
-			TargetCapability: "inventory_management", Priority: 8, Choreography: "ecommerce", RuleID: "order_received",
-			RuleKind: engine.KindPattern, CorrelationID: fmt.Sprint("order-", i), Time: t0,
-			TriggerEventIDs: []string{fmt.Sprintf("0193a4ef-0000-7000-8000-%012d", i)}}
-		dl := &DeadLetter{ActionID: a.ID, Action: a, Reason: ReasonNoAgent, Time: t0.Add(time.Duration(i)),
+	appendActions(t, st, DeadLetterStream, n, func(a *engine.Action, i int) *event.Event {
+		dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: ReasonNoAgent, Time: a.Time.Add(time.Duration(i)),
 			LastError: `no live agent with capability "inventory_management" within 30s`}
-		batch = append(batch, record(DeadLetterType, &a, dl, dl.Time))
-		if len(batch) == cap(batch) || i == n-1 {
-			if _, err := st.Append(context.Background(), DeadLetterStream, store.Any, batch); err != nil {
-				t.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+		return record(DeadLetterType, a, dl, dl.Time)
+	})
 }
 
 // TestDeadLetterQueueFromTheLog: the queue rebuilt from the log lists its
