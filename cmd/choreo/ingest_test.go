@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/choreohq/choreo/store/pebble"
 )
 
 func ingest(t *testing.T, args ...string) (ingestReport, string, int) {
@@ -82,4 +85,52 @@ func TestIngestBadInput(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestIngestStopsAtTheBadLine: with appends in flight, a bad line still
+// stops ingest with its line number; an invalid event stops it with
+// nothing after it in the log, and an id reused for other content is
+// named by its line too.
+func TestIngestStopsAtTheBadLine(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 1; i <= 3000; i++ {
+		switch i {
+		case 1500:
+			b.WriteString(`{"specversion":"1.0","id":"e1500","source":"s"}` + "\n") // no type
+		default:
+			fmt.Fprintf(&b, `{"specversion":"1.0","id":"e%d","source":"s","type":"t","correlationid":"c%d"}`+"\n", i, i%7)
+		}
+	}
+	file := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	log := filepath.Join(dir, "log")
+	_, stderr, code := ingest(t, "--data", log, "--choreography", "../../examples/ecommerce.yaml", "--events", file)
+	if code != 1 || !strings.Contains(stderr, "line 1500:") || !strings.Contains(stderr, "type") {
+		t.Fatalf("exit %d, stderr %q: want exit 1 naming line 1500 and the field", code, stderr)
+	}
+	st, err := pebble.Open(log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Head(context.Background())
+	st.Close()
+	if err != nil || head != 1499 {
+		t.Fatalf("log head %d, %v: want the 1,499 events before the bad line", head, err)
+	}
+
+	// The same id with other content, far into a second file.
+	b.Reset()
+	for i := 1; i <= 3000; i++ {
+		typ := "t"
+		if i == 1400 {
+			typ = "other" // e1400 is in the log already, as type t
+		}
+		fmt.Fprintf(&b, `{"specversion":"1.0","id":"e%d","source":"s","type":%q,"correlationid":"c%d"}`+"\n", i, typ, i%7)
+	}
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	_, stderr, code = ingest(t, "--data", log, "--choreography", "../../examples/ecommerce.yaml", "--events", file)
+	if code != 1 || !strings.Contains(stderr, "line 1400:") {
+		t.Fatalf("exit %d, stderr %q: want exit 1 naming line 1400", code, stderr)
+	}
 }
