@@ -68,6 +68,32 @@ func setGC(fs *flag.FlagSet, percent int) error {
 	return nil
 }
 
+// gcWhileCatchingUp holds the collector's target at 100% at most while
+// the server catches up with the log as it was at start (head): the
+// engines fold it all and the dispatcher rebuilds its state, the live
+// heap is then at its largest, and the steady-state target of 400% of it
+// would be several times what the server needs afterwards. caughtUp
+// reports the end; the target set before is restored then.
+func gcWhileCatchingUp(ctx context.Context, log *slog.Logger, head uint64, caughtUp func() bool) {
+	target := debug.SetGCPercent(100)
+	if target <= 100 || head == 0 {
+		debug.SetGCPercent(target)
+		return
+	}
+	defer debug.SetGCPercent(target)
+	started := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !caughtUp() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	log.Info("caught up with the log", "records", head, "took", time.Since(started).Round(time.Millisecond), "gogc", target)
+}
+
 // gcSetting describes the collector's target for the log.
 func gcSetting() string {
 	p := debug.SetGCPercent(100)
@@ -230,6 +256,25 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 	defer stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
+	gogc := gcSetting() // before gcWhileCatchingUp changes it for a while
+	if head, err := st.Head(ctx); err == nil {
+		wg.Go(func() {
+			gcWhileCatchingUp(runCtx, log, head, func() bool {
+				for _, m := range deps.Metrics() {
+					if m.Runner.Position < head {
+						return false
+					}
+				}
+				select {
+				case <-actions.Ready():
+				default:
+					return false
+				}
+				now, err := st.Head(runCtx)
+				return err == nil && disp.Recovered() && now-disp.Metrics().OutboxLag >= head
+			})
+		})
+	}
 	for name, run := range map[string]func(context.Context) error{
 		"engine": deps.Run, "dispatcher": disp.Run, "registry": reg.Run, "actions view": actions.Run,
 	} {
@@ -244,7 +289,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
-	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(deps.List()), "gogc", gcSetting())
+	log.Info("choreo serving", "addr", ln.Addr().String(), "data", cfg.data, "choreographies", len(deps.List()), "gogc", gogc)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -211,3 +211,37 @@ func TestSetGC(t *testing.T) {
 		t.Fatal("--gc-percent -2 accepted")
 	}
 }
+
+// TestGCWhileCatchingUp: the collector's target is held at 100% while the
+// server catches up with the log, and set back after, or when it stops.
+func TestGCWhileCatchingUp(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	current := func() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+	log := slog.New(slog.DiscardHandler)
+
+	debug.SetGCPercent(400)
+	polls, during := 0, 0
+	gcWhileCatchingUp(context.Background(), log, 10, func() bool {
+		polls++
+		during = current() // called in gcWhileCatchingUp's goroutine: no race
+		return polls == 3
+	})
+	if during != 100 || current() != 400 {
+		t.Fatalf("GC percent %d while catching up, %d after; want 100, then 400", during, current())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	gcWhileCatchingUp(ctx, log, 10, func() bool { cancel(); return false })
+	if current() != 400 {
+		t.Fatalf("GC percent %d after a stop while catching up, want 400", current())
+	}
+
+	for _, target := range []int{100, 50, -1} { // nothing to hold back: no wait
+		debug.SetGCPercent(target)
+		polls = 0
+		gcWhileCatchingUp(context.Background(), log, 10, func() bool { polls++; return false })
+		if polls != 0 || current() != target {
+			t.Fatalf("target %d: %d polls, %d after", target, polls, current())
+		}
+	}
+}
