@@ -16,6 +16,7 @@ const (
 	DefaultAgentWait        = 30 * time.Second
 	DefaultMaxHops          = 16
 	DefaultMaxInFlight      = 1024
+	DefaultMaxParked        = 8192
 	DefaultMaxPerAgent      = 64
 	DefaultBreakerFailures  = 5
 	DefaultBreakerOpen      = 30 * time.Second
@@ -62,6 +63,12 @@ type Config struct {
 	// MaxInFlight bounds the actions being delivered at once; the outbox
 	// waits when it is reached. Zero means DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxParked bounds the actions that wait, outside the MaxInFlight
+	// workers, for an agent with their capability when none is live:
+	// each such wait may last AgentWait, and held by workers it would
+	// stall the actions of every other capability. Past the bound they
+	// wait in the workers. Zero means DefaultMaxParked.
+	MaxParked int
 	// MaxPerAgent bounds the attempts in progress at one agent. Zero means
 	// DefaultMaxPerAgent.
 	MaxPerAgent int
@@ -105,6 +112,7 @@ func (c Config) Validate() error {
 		{"AgentPoll", int64(c.AgentPoll)},
 		{"MaxHops", int64(c.MaxHops)},
 		{"MaxInFlight", int64(c.MaxInFlight)},
+		{"MaxParked", int64(c.MaxParked)},
 		{"MaxPerAgent", int64(c.MaxPerAgent)},
 		{"BreakerFailures", int64(c.BreakerFailures)},
 		{"BreakerOpen", int64(c.BreakerOpen)},
@@ -142,6 +150,7 @@ func (c Config) withDefaults() Config {
 	defD(&c.AgentPoll, DefaultAgentPoll)
 	def(&c.MaxHops, DefaultMaxHops)
 	def(&c.MaxInFlight, DefaultMaxInFlight)
+	def(&c.MaxParked, DefaultMaxParked)
 	def(&c.MaxPerAgent, DefaultMaxPerAgent)
 	def(&c.BreakerFailures, DefaultBreakerFailures)
 	defD(&c.BreakerOpen, DefaultBreakerOpen)

@@ -77,6 +77,20 @@ type Dispatcher struct {
 	m        metrics
 }
 
+// errParked is acquire's answer to an action that is to wait for an agent
+// outside the workers (see deliver).
+var errParked = errors.New("dispatch: no agent; waiting outside the workers")
+
+// park counts one more action waiting outside the workers, unless
+// Config.MaxParked wait already.
+func (d *Dispatcher) park() bool {
+	if d.m.parked.Add(1) > int64(d.cfg.MaxParked) {
+		d.m.parked.Add(-1)
+		return false
+	}
+	return true
+}
+
 // errAbandoned is the outcome given to an agent's breaker for an attempt
 // abandoned when Run stopped: neither a success nor a failure.
 var errAbandoned = errors.New("dispatch: attempt abandoned as Run stopped")
@@ -221,7 +235,14 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 		tasks.Go(func() {
 			for a := range queue {
 				d.m.busy.Add(1)
-				d.deliver(ctx, work, &a)
+				if d.deliver(ctx, work, &a, true) {
+					// No agent has its capability: it waits in a goroutine
+					// of its own, and the worker takes the next action.
+					tasks.Go(func() {
+						defer d.m.parked.Add(-1)
+						d.deliver(ctx, work, &a, false)
+					})
+				}
 				d.m.busy.Add(-1)
 			}
 		})
@@ -334,19 +355,24 @@ func (d *Dispatcher) isClosed() bool {
 
 // deliver takes one action to its end: delivered, dead-lettered, or
 // abandoned. Once stop ends it starts no new attempt and waits for no
-// agent; work bounds the attempt in progress.
-func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
+// agent; work bounds the attempt in progress. With mayPark, it returns
+// true at once, having done nothing, when no live agent has the action's
+// capability and fewer than Config.MaxParked actions wait for one
+// already: the caller then delivers it again, without mayPark, outside
+// the workers, so that a capability no agent has cannot hold every
+// worker for Config.AgentWait and stall the actions of every other one.
+func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action, mayPark bool) (parked bool) {
 	ctx := stop
 	if a.Hops+1 > d.cfg.MaxHops {
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
-		return
+		return false
 	}
 	var trigger *event.Event
 	var triggerJSON []byte
 	if n := len(a.TriggerEventIDs); n > 0 {
 		t, err := d.triggers.get(work, d.st, a.TriggerEventIDs[n-1])
 		if work.Err() != nil {
-			return
+			return false
 		}
 		if err != nil {
 			d.log.Warn("dispatch: reading an action's trigger event failed; delivering without it", "action", a.ID, "err", err)
@@ -366,17 +392,20 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 	var lastErr error
 	var lastAgent string
 	for attempt := 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps)
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1)
+		if err == errParked {
+			return true
+		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return
+				return false
 			}
 			msg := err.Error()
 			if lastErr != nil {
 				msg = lastErr.Error()
 			}
 			d.deadLetter(a, reason, attempt-1, lastAgent, msg)
-			return
+			return false
 		}
 		lastAgent = p.ID
 		tr := d.transports[p.Transport()]
@@ -411,13 +440,13 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		took := time.Since(began)
 		if work.Err() != nil { // past the drain: leave the action for the next run
 			d.release(lease, errAbandoned)
-			return
+			return false
 		}
 		d.release(lease, err)
 		d.m.attempts.Add(1)
 		if err == nil {
 			d.delivered(a, p.ID, attempt, took, res.Events)
-			return
+			return false
 		}
 		lastErr = err
 		d.m.failedAttempts.Add(1)
@@ -427,14 +456,14 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action) {
 		}, time.Now().UTC())}})
 		if IsPermanent(err) {
 			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
-			return
+			return false
 		}
 		if attempt >= d.cfg.MaxAttempts {
 			d.deadLetter(a, ReasonMaxAttempts, attempt, p.ID, err.Error())
-			return
+			return false
 		}
 		if !sleep(ctx, d.backoff(attempt)) {
-			return
+			return false
 		}
 	}
 }
@@ -463,7 +492,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // acquire waits for a usable agent with caps and takes one of its slots
 // and its breaker's permission, to be given back with release and the
 // attempt's error. On failure it returns the dead-letter reason.
-func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profile, l lease, reason string, err error) {
+func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (p agent.Profile, l lease, reason string, err error) {
 	var deadline *time.Timer
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
@@ -487,6 +516,9 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string) (p agent.Profil
 				continue
 			}
 			return agents[i], lease{st, done}, "", nil
+		}
+		if deadline == nil && mayPark && len(agents) == 0 && d.park() {
+			return agent.Profile{}, lease{}, "", errParked
 		}
 		if deadline == nil {
 			// Count as waiting first, then look once more: a slot freed

@@ -14,7 +14,7 @@ type ruleKey struct{ choreography, rule string }
 type metrics struct {
 	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
 	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
-	waiting, busy, queued                                    atomic.Int64
+	waiting, busy, queued, parked                            atomic.Int64
 
 	mu    sync.Mutex
 	rules map[ruleKey]*RuleStats
@@ -56,8 +56,9 @@ func (r RuleStats) AverageResponse() time.Duration {
 // Metrics are a Dispatcher's counters since it was made.
 type Metrics struct {
 	Taken          int64 // actions started (from the outbox, recovery or a retry)
-	InFlight       int64 // actions being delivered now
-	Waiting        int64 // of those, waiting for a usable agent
+	InFlight       int64 // actions being delivered now by the workers
+	Waiting        int64 // actions waiting for a usable agent, in the workers or parked
+	Parked         int64 // actions waiting outside the workers for an agent with their capability
 	Attempts       int64
 	FailedAttempts int64
 	Delivered      int64
@@ -87,6 +88,7 @@ func (d *Dispatcher) Metrics() Metrics {
 		BreakerOpened: d.m.breakerOpened.Load(),
 	}
 	m.InFlight = d.m.busy.Load()
+	m.Parked = d.m.parked.Load()
 	m.Queued = d.m.queued.Load()
 	read := d.readPos.Load()
 	if o := d.outbox.Load(); o != nil {

@@ -391,3 +391,48 @@ func TestRefusedDeadLetterRecordIsNotQueued(t *testing.T) {
 		t.Fatalf("DeadLetter(bad) = %v, want ErrNotFound", err)
 	}
 }
+
+// TestMissingCapabilityDoesNotStallOthers: actions for a capability no
+// agent has wait for one outside the workers, so the actions behind them
+// for a capability that has an agent are delivered at once; past
+// Config.MaxParked they wait in the workers again. Either way the missing
+// ones end as no_agent dead letters after AgentWait.
+func TestMissingCapabilityDoesNotStallOthers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		maxParked int
+		stalled   bool
+	}{{"parked", 0, false}, {"past MaxParked", 2, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := fast()
+			cfg.MaxInFlight = 4
+			cfg.MaxParked = tc.maxParked
+			cfg.AgentWait = 1500 * time.Millisecond
+			r := newRig(t, nil, cfg)
+			rc := &recorder{}
+			r.agent("b", "present", 0, rc.handle)
+			for i := range 10 {
+				r.action(fmt.Sprint("missing-", i), "missing", 0)
+			}
+			for i := range 5 {
+				r.action(fmt.Sprint("present-", i), "present", 0)
+			}
+			start := time.Now()
+			r.start()
+			waitFor(t, "the present capability's actions", func() bool { return len(rc.messages()) == 5 })
+			took := time.Since(start)
+			if stalled := took >= cfg.AgentWait; stalled != tc.stalled {
+				t.Fatalf("the present capability's actions took %v (AgentWait %v); want stalled = %v", took, cfg.AgentWait, tc.stalled)
+			}
+			waitFor(t, "10 dead letters", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 10 })
+			for _, dl := range deadLetters(t, r.d) {
+				if dl.Reason != dispatch.ReasonNoAgent {
+					t.Fatalf("dead letter %s: reason %s, want no_agent", dl.ActionID, dl.Reason)
+				}
+			}
+			if m := r.d.Metrics(); m.Parked != 0 || m.Waiting != 0 {
+				t.Fatalf("after: %d parked, %d waiting", m.Parked, m.Waiting)
+			}
+		})
+	}
+}

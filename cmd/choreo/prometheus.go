@@ -49,6 +49,7 @@ var (
 	descBreakers    = desc("dispatch_breaker_opened_total", "Times an agent's circuit breaker opened.")
 	descInFlight    = desc("dispatch_in_flight", "Actions being delivered.")
 	descWaiting     = desc("dispatch_waiting_for_agent", "Actions waiting for a usable agent.")
+	descParked      = desc("dispatch_parked", "Actions waiting outside the workers for an agent with their capability.")
 	descDLQ         = desc("dispatch_dead_letters", "Actions in the dead-letter queue.")
 	descOutboxLag   = desc("dispatch_outbox_lag_records", "Records of the log the dispatcher's outbox has not read yet; grows while agents cannot keep up.")
 	descByStatus    = desc("actions", "Recent actions by delivery status.", "status")
@@ -60,7 +61,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descActions, descLag, descSequences, descCorrs, descTimers,
 		descTriggers, descCondErrors, descRuleOK, descRuleDead, descRuleFailed, descRuleLatency,
 		descAttempts, descFailed, descDelivered, descDeadLetterd, descResults, descBreakers,
-		descInFlight, descWaiting, descDLQ, descOutboxLag, descByStatus, descAgents} {
+		descInFlight, descWaiting, descParked, descDLQ, descOutboxLag, descByStatus, descAgents} {
 		ch <- d
 	}
 }
@@ -105,6 +106,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descBreakers, counter, float64(m.BreakerOpened))
 	metric(descInFlight, gauge, float64(m.InFlight))
 	metric(descWaiting, gauge, float64(m.Waiting))
+	metric(descParked, gauge, float64(m.Parked))
 	metric(descDLQ, gauge, float64(m.DeadLetters))
 	metric(descOutboxLag, gauge, float64(m.OutboxLag))
 	for status, n := range c.actions.Counts() {

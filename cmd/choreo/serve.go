@@ -379,7 +379,7 @@ func metricsOf(deps []deploy.Metrics, dm dispatch.Metrics, actions map[string]in
 		},
 		"rules": ruleList,
 		"dispatch": map[string]any{
-			"taken": dm.Taken, "in_flight": dm.InFlight, "waiting_for_agent": dm.Waiting,
+			"taken": dm.Taken, "in_flight": dm.InFlight, "waiting_for_agent": dm.Waiting, "parked": dm.Parked,
 			"attempts": dm.Attempts, "failed_attempts": dm.FailedAttempts, "delivered": dm.Delivered,
 			"dead_lettered": dm.DeadLettered, "dead_letters": dm.DeadLetters, "results": dm.Results,
 			"results_refused": dm.ResultsRefused, "record_errors": dm.RecordErrors, "breaker_opened": dm.BreakerOpened,
