@@ -367,19 +367,11 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action, mayPa
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return false
 	}
+	// The trigger event is read once an agent is at hand, so that an
+	// action waiting for one does not hold it meanwhile.
 	var trigger *event.Event
 	var triggerJSON []byte
-	if n := len(a.TriggerEventIDs); n > 0 {
-		t, err := d.triggers.get(work, d.st, a.TriggerEventIDs[n-1])
-		if work.Err() != nil {
-			return false
-		}
-		if err != nil {
-			d.log.Warn("dispatch: reading an action's trigger event failed; delivering without it", "action", a.ID, "err", err)
-		} else if t != nil {
-			trigger, triggerJSON = t.ev, t.json()
-		}
-	}
+	fetched := len(a.TriggerEventIDs) == 0
 	caps := []string{a.TargetCapability}
 	priority := PriorityNormal
 	if a.Priority >= 8 {
@@ -406,6 +398,19 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action, mayPa
 			}
 			d.deadLetter(a, reason, attempt-1, lastAgent, msg)
 			return false
+		}
+		if !fetched {
+			fetched = true
+			t, err := d.triggers.get(work, d.st, a.TriggerEventIDs[len(a.TriggerEventIDs)-1])
+			if work.Err() != nil {
+				d.release(lease, errAbandoned)
+				return false
+			}
+			if err != nil {
+				d.log.Warn("dispatch: reading an action's trigger event failed; delivering without it", "action", a.ID, "err", err)
+			} else if t != nil {
+				trigger, triggerJSON = t.ev, t.json()
+			}
 		}
 		lastAgent = p.ID
 		tr := d.transports[p.Transport()]
@@ -529,6 +534,9 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (
 			d.m.waiting.Add(1)
 			defer d.m.waiting.Add(-1)
 			continue
+		}
+		if len(agents) == 0 {
+			freed = nil // a freed slot is no use: only a new agent is
 		}
 		poll := time.NewTimer(d.cfg.AgentPoll)
 		select {

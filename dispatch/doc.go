@@ -10,8 +10,10 @@
 // first), takes a slot at the first one whose circuit breaker is closed and
 // whose in-flight bound is not reached, and hands the action to the
 // Transport of the agent's protocol: A2A, webhook, or InProcess. Up to
-// Config.MaxInFlight actions are delivered at once; when that many are in
-// progress the dispatcher stops reading the outbox, which then grows in
+// Config.MaxInFlight workers deliver actions, and up to Config.MaxParked
+// actions whose capability no live agent has wait for one outside them
+// (each agent still takes at most Config.MaxPerAgent at once); when all
+// are in use the dispatcher stops reading the outbox, which then grows in
 // the log: ingest and the engine never wait for agents.
 //
 // # Reliability

@@ -128,8 +128,12 @@ flags:`)
 }
 
 // ingestWindow is the most appends ingest keeps in flight: they enter the
-// log in file order and share fsyncs, instead of one fsync each.
-const ingestWindow = 1024
+// log in file order and share fsyncs, instead of one fsync each; and
+// ingestWindowBytes bounds the bytes of their lines.
+const (
+	ingestWindow      = 1024
+	ingestWindowBytes = 32 << 20
+)
 
 // appendLines appends each event line to its correlation's stream, in file
 // order, keeping up to ingestWindow appends in flight. On an error it
@@ -140,12 +144,14 @@ const ingestWindow = 1024
 // the same events does not append twice.
 func appendLines(ctx context.Context, st store.Store, in io.Reader, before uint64, rep *ingestReport) error {
 	type inFlight struct {
-		line int
-		p    store.Pending
+		line, size int
+		p          store.Pending
 	}
 	var queue []inFlight
+	inFlightBytes := 0
 	var failure error
 	settle := func(f inFlight) {
+		inFlightBytes -= f.size
 		pos, err := f.p.Wait()
 		switch {
 		case err != nil:
@@ -170,12 +176,19 @@ func appendLines(ctx context.Context, st store.Store, in io.Reader, before uint6
 		}
 		ev, err := event.Decode(sc.Bytes())
 		if err != nil {
-			failure = fmt.Errorf("line %d: %w", line, err)
+			for _, f := range queue { // a line before it may be at fault too
+				settle(f)
+			}
+			queue = queue[:0]
+			if failure == nil {
+				failure = fmt.Errorf("line %d: %w", line, err)
+			}
 			break
 		}
 		ev.Fill()
 		p := store.AppendAsync(ctx, st, ev.CorrelationID, store.Any, []*event.Event{ev})
-		queue = append(queue, inFlight{line, p})
+		queue = append(queue, inFlight{line, len(sc.Bytes()), p})
+		inFlightBytes += len(sc.Bytes())
 		select {
 		case <-p.Done():
 			// Refused before it was queued (an invalid event): settle what
@@ -186,6 +199,12 @@ func appendLines(ctx context.Context, st store.Store, in io.Reader, before uint6
 			queue = queue[:0]
 			continue
 		default:
+		}
+		if inFlightBytes > ingestWindowBytes {
+			for _, f := range queue {
+				settle(f)
+			}
+			queue = queue[:0]
 		}
 		if len(queue) == ingestWindow { // settle the older half
 			for _, f := range queue[:ingestWindow/2] {

@@ -133,4 +133,21 @@ func TestIngestStopsAtTheBadLine(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "line 1400:") {
 		t.Fatalf("exit %d, stderr %q: want exit 1 naming line 1400", code, stderr)
 	}
+
+	// An id reused for other content, in flight when the next line does
+	// not decode: the first line at fault is named.
+	b.Reset()
+	for i := 1; i <= 100; i++ {
+		typ := "t"
+		if i == 100 {
+			typ = "other"
+		}
+		fmt.Fprintf(&b, `{"specversion":"1.0","id":"e%d","source":"s","type":%q,"correlationid":"c%d"}`+"\n", i, typ, i%7)
+	}
+	b.WriteString("{not json\n")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	_, stderr, code = ingest(t, "--data", log, "--choreography", "../../examples/ecommerce.yaml", "--events", file)
+	if code != 1 || !strings.Contains(stderr, "line 100:") {
+		t.Fatalf("exit %d, stderr %q: want exit 1 naming line 100", code, stderr)
+	}
 }

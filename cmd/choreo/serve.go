@@ -84,15 +84,24 @@ func gcWhileCatchingUp(ctx context.Context, log *slog.Logger, head uint64, caugh
 	started := time.Now()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	giveUp := time.NewTimer(maxCatchUpGC)
+	defer giveUp.Stop()
 	for !caughtUp() {
 		select {
 		case <-ctx.Done():
+			return
+		case <-giveUp.C:
+			log.Warn("still catching up with the log; the collector goes to its target anyway", "records", head, "after", maxCatchUpGC, "gogc", target)
 			return
 		case <-tick.C:
 		}
 	}
 	log.Info("caught up with the log", "records", head, "took", time.Since(started).Round(time.Millisecond), "gogc", target)
 }
+
+// maxCatchUpGC bounds how long gcWhileCatchingUp holds the collector back:
+// a component stuck on a failing store must not keep it there for good.
+var maxCatchUpGC = 10 * time.Minute
 
 // gcSetting describes the collector's target for the log.
 func gcSetting() string {
@@ -270,8 +279,9 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 				default:
 					return false
 				}
-				now, err := st.Head(runCtx)
-				return err == nil && disp.Recovered() && now-disp.Metrics().OutboxLag >= head
+				// Recovery reads the outbox and the dead letters to their
+				// end, which is past head: it started after head was read.
+				return disp.Recovered()
 			})
 		})
 	}

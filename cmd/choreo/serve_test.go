@@ -236,6 +236,13 @@ func TestGCWhileCatchingUp(t *testing.T) {
 		t.Fatalf("GC percent %d after a stop while catching up, want 400", current())
 	}
 
+	defer func(d time.Duration) { maxCatchUpGC = d }(maxCatchUpGC)
+	maxCatchUpGC = 50 * time.Millisecond // a component that never catches up
+	gcWhileCatchingUp(context.Background(), log, 10, func() bool { return false })
+	if current() != 400 {
+		t.Fatalf("GC percent %d after giving up on the catch-up, want 400", current())
+	}
+
 	for _, target := range []int{100, 50, -1} { // nothing to hold back: no wait
 		debug.SetGCPercent(target)
 		polls = 0
