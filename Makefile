@@ -26,11 +26,7 @@ lint:
 
 # Runs every fuzz target for FUZZTIME each.
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 demo: build
 	./bin/choreo run --choreography examples/ecommerce.yaml --events examples/orders.jsonl
