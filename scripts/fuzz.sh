@@ -3,7 +3,7 @@
 #
 # A target that fails with nothing but "context deadline exceeded", and
 # writes no failing input, met the race in Go's fuzzing coordinator at the
-# -fuzztime boundary (go.dev/issue/75804, fixed in Go 1.27), not a bug: it
+# -fuzztime boundary (Go issue 75804, fixed in Go 1.27), not a bug: it
 # is run once more. Any other failure stops the run.
 set -uo pipefail
 GO=${GO:-go}
@@ -23,7 +23,7 @@ for pkg in $($GO list ./...); do
 				! echo "$out" | grep -q 'context deadline exceeded'; then
 				exit 1
 			fi
-			echo "(no failing input: the coordinator's deadline race, go.dev/issue/75804; running $f again)"
+			echo "(no failing input: the coordinator's deadline race, Go issue 75804; running $f again)"
 		done
 	done
 done
