@@ -278,8 +278,13 @@ type DeadLetter struct {
 // DeadLetters returns the whole dead-letter queue, oldest first, reading
 // it a page at a time.
 func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	return c.AllDeadLetters(ctx, DLQFilter{})
+}
+
+// AllDeadLetters returns every dead letter f selects from f.After on,
+// oldest first, reading them a page of f.Limit at a time.
+func (c *Client) AllDeadLetters(ctx context.Context, f DLQFilter) ([]DeadLetter, error) {
 	var all []DeadLetter
-	f := DLQFilter{}
 	for {
 		page, next, err := c.DeadLetterPage(ctx, f)
 		if err != nil {

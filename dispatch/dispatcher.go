@@ -257,7 +257,7 @@ func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake 
 		}
 	}
 	d.m.queued.Store(int64(len(pending)))
-	open := &openReader{st: d.st, open: pending}
+	open := newOpenReader(d.st, pending)
 	pending = nil
 	for {
 		a, ok, err := open.next(ctx)
@@ -636,8 +636,8 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		if e.Source == "" {
 			e.Source = "agents/" + agentID
 		}
-		if e.CorrelationID == "" && event.UsableID(a.CorrelationID) {
-			e.CorrelationID = a.CorrelationID // else the event is its own
+		if e.CorrelationID == "" {
+			e.CorrelationID = recordCorrelation(a) // "": the event is its own
 		}
 		if e.CausationID == "" {
 			e.CausationID = a.ID

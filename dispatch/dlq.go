@@ -35,30 +35,24 @@ func refOf(dl *DeadLetter, pos uint64) deadRef {
 	return deadRef{pos: pos, reason: reason}
 }
 
-// errNoRecord says a dead letter's record is not where its reference
-// says: a bug, not a missing dead letter.
-var errNoRecord = errors.New("dispatch: no dead-letter record at its position")
+// errNoRecord says a record is not where recovery or the dead-letter
+// queue found it: a bug, not a missing dead letter.
+var errNoRecord = errors.New("dispatch: no record at its position")
 
 // readDeadLetters reads the dead letters whose records are at positions
 // (ascending) of DeadLetterStream, a batch at a time.
 func readDeadLetters(ctx context.Context, st store.Store, positions []uint64) ([]DeadLetter, error) {
 	out := make([]DeadLetter, len(positions))
-	var buf []store.Record
+	r := posReader{st: st, stream: DeadLetterStream}
 	for i, pos := range positions {
-		for len(buf) > 0 && buf[0].StreamPosition < pos {
-			buf = buf[1:]
+		rec, err := r.at(ctx, pos, positions[len(positions)-1])
+		if err != nil {
+			return nil, err
 		}
-		if len(buf) == 0 || buf[0].StreamPosition != pos {
-			n := min(int(positions[len(positions)-1]-pos)+1, recoverBatch)
-			var err error
-			if buf, err = st.ReadStream(ctx, DeadLetterStream, pos, n); err != nil {
-				return nil, fmt.Errorf("dispatch: reading the dead-letter record at %d: %w", pos, err)
-			}
-			if len(buf) == 0 || buf[0].StreamPosition != pos || buf[0].Event.Type != DeadLetterType {
-				return nil, fmt.Errorf("%w %d", errNoRecord, pos)
-			}
+		if rec.Event.Type != DeadLetterType {
+			return nil, fmt.Errorf("%w: %s at %d is a %s", errNoRecord, DeadLetterStream, pos, rec.Event.Type)
 		}
-		if err := json.Unmarshal(buf[0].Event.Data, &out[i]); err != nil {
+		if err := json.Unmarshal(rec.Event.Data, &out[i]); err != nil {
 			return nil, fmt.Errorf("dispatch: the dead-letter record at %d does not decode: %w", pos, err)
 		}
 	}

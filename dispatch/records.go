@@ -299,7 +299,8 @@ func record(typ string, a *engine.Action, data any, now time.Time) *event.Event 
 	}
 }
 
-// recordCorrelation is the correlation id of a record about a: a's, unless
+// recordCorrelation is the correlation id of a record about a, or of an
+// event its agent gave back without one: a's, unless
 // a comes from an event logged before correlation ids were bounded and
 // its correlation would make the record invalid; the record is then its
 // own correlation.

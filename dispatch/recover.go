@@ -161,12 +161,50 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
+// posReader reads the records of one stream at ascending positions,
+// reading up to recoverBatch records ahead at a time.
+type posReader struct {
+	st     store.Store
+	stream string
+	buf    []store.Record // from buf[0].StreamPosition on
+}
+
+// at returns the record at stream position pos, at or after the last
+// one asked for; upto, the last position the caller will ask for, bounds
+// the read ahead (0: no bound but recoverBatch). A record missing from its
+// place is an error that wraps errNoRecord.
+func (r *posReader) at(ctx context.Context, pos, upto uint64) (*store.Record, error) {
+	for len(r.buf) > 0 && r.buf[0].StreamPosition < pos {
+		r.buf[0] = store.Record{}
+		r.buf = r.buf[1:]
+	}
+	if len(r.buf) == 0 || r.buf[0].StreamPosition != pos {
+		n := recoverBatch
+		if upto >= pos {
+			n = int(min(upto-pos+1, recoverBatch))
+		}
+		var err error
+		if r.buf, err = r.st.ReadStream(ctx, r.stream, pos, n); err != nil {
+			return nil, fmt.Errorf("dispatch: reading %s at %d: %w", r.stream, pos, err)
+		}
+		if len(r.buf) == 0 || r.buf[0].StreamPosition != pos {
+			return nil, fmt.Errorf("%w: %s at %d", errNoRecord, r.stream, pos)
+		}
+	}
+	return &r.buf[0], nil
+}
+
+// newOpenReader returns a reader of the open actions recovery found.
+func newOpenReader(st store.Store, open []openAction) *openReader {
+	return &openReader{st: st, open: open, acts: posReader{st: st, stream: live.ActionsStream}}
+}
+
 // openReader reads the open actions recovery found, in order, reading
 // their records again from the outbox a batch at a time.
 type openReader struct {
 	st   store.Store
 	open []openAction
-	buf  []store.Record // outbox records from buf[0].StreamPosition on
+	acts posReader // over live.ActionsStream
 }
 
 // next returns the next open action; ok is false when there are no more.
@@ -183,20 +221,11 @@ func (r *openReader) next(ctx context.Context) (a engine.Action, ok bool, err er
 			}
 			return dls[0].Action, true, nil
 		}
-		for len(r.buf) > 0 && r.buf[0].StreamPosition < o.pos {
-			r.buf[0] = store.Record{}
-			r.buf = r.buf[1:]
+		rec, err := r.acts.at(ctx, o.pos, 0)
+		if err != nil {
+			return engine.Action{}, false, err
 		}
-		if len(r.buf) == 0 || r.buf[0].StreamPosition != o.pos {
-			r.buf, err = r.st.ReadStream(ctx, live.ActionsStream, o.pos, recoverBatch)
-			if err != nil {
-				return engine.Action{}, false, err
-			}
-			if len(r.buf) == 0 || r.buf[0].StreamPosition != o.pos {
-				return engine.Action{}, false, fmt.Errorf("dispatch: outbox record %d missing on a second read", o.pos)
-			}
-		}
-		if err := a.UnmarshalJSON(r.buf[0].Event.Data); err == nil {
+		if err := a.UnmarshalJSON(rec.Event.Data); err == nil {
 			return a, true, nil
 		}
 	}

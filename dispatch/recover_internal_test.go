@@ -111,7 +111,7 @@ func TestRecoveryReadsOpenActionsAgain(t *testing.T) {
 	if next != 3001 || len(open) != 2000 {
 		t.Fatalf("recovered %d open actions, next %d; want 2000, 3001", len(open), next)
 	}
-	r := &openReader{st: st, open: open}
+	r := newOpenReader(st, open)
 	var got int
 	for i := range 3000 {
 		if i%3 == 0 {

@@ -31,7 +31,7 @@ attempts made, the last agent and its error.`, false, io)
 		return code
 	}
 	return c.run(ctx, func(ctx context.Context, cl *client.Client) error {
-		list, err := deadLetters(ctx, cl, reason)
+		list, err := cl.AllDeadLetters(ctx, client.DLQFilter{Reason: reason})
 		if err != nil {
 			return err
 		}
@@ -56,24 +56,6 @@ attempts made, the last agent and its error.`, false, io)
 	})
 }
 
-// deadLetters reads the whole queue, or the dead letters with reason, a
-// page at a time.
-func deadLetters(ctx context.Context, cl *client.Client, reason string) ([]client.DeadLetter, error) {
-	list := []client.DeadLetter{}
-	f := client.DLQFilter{Reason: reason}
-	for {
-		page, next, err := cl.DeadLetterPage(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, page...)
-		if next == "" {
-			return list, nil
-		}
-		f.After = next
-	}
-}
-
 func runDLQRetry(ctx context.Context, args []string, io stdio) int {
 	if !slices.ContainsFunc(args, func(a string) bool { return a == "--all" || a == "-all" }) {
 		return dlqVerb(ctx, args, io, "retry", "retried",
@@ -94,7 +76,7 @@ delivery, each with its own action id.`, false, io)
 		return code
 	}
 	return c.run(ctx, func(ctx context.Context, cl *client.Client) error {
-		list, err := deadLetters(ctx, cl, reason)
+		list, err := cl.AllDeadLetters(ctx, client.DLQFilter{Reason: reason})
 		if err != nil {
 			return err
 		}
