@@ -184,7 +184,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.stopWork = stopWork
 	d.mu.Unlock()
 	var tasks sync.WaitGroup
-	err := d.run(ctx, work, &tasks, wake)
+	err := d.run(ctx, newDeadlines(work), &tasks, wake)
 	cancel()
 	close(d.stopping)
 	drain := time.AfterFunc(d.cfg.Drain, stopWork)
@@ -220,7 +220,7 @@ func (d *Dispatcher) stopBroken(err error) {
 	d.mu.Unlock()
 }
 
-func (d *Dispatcher) run(ctx, work context.Context, tasks *sync.WaitGroup, wake <-chan struct{}) error {
+func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitGroup, wake <-chan struct{}) error {
 	d.outbox.Store(nil)
 	d.readPos.Store(0)
 	pending, next, err := d.recover(ctx)
@@ -355,14 +355,14 @@ func (d *Dispatcher) isClosed() bool {
 
 // deliver takes one action to its end: delivered, dead-lettered, or
 // abandoned. Once stop ends it starts no new attempt and waits for no
-// agent; work bounds the attempt in progress. With mayPark, it returns
+// agent; work's parent bounds the attempt in progress. With mayPark, it returns
 // true at once, having done nothing, when no live agent has the action's
 // capability and fewer than Config.MaxParked actions wait for one
 // already: the caller then delivers it again, without mayPark, outside
 // the workers, so that a capability no agent has cannot hold every
 // worker for Config.AgentWait and stall the actions of every other one.
-func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action, mayPark bool) (parked bool) {
-	ctx := stop
+func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, mayPark bool) (parked bool) {
+	ctx, work := stop, dl.parent
 	if a.Hops+1 > d.cfg.MaxHops {
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return false
@@ -435,12 +435,11 @@ func (d *Dispatcher) deliver(stop, work context.Context, a *engine.Action, mayPa
 		if tr == nil {
 			err = fmt.Errorf("%w %q (agent %s)", ErrNoTransport, p.Transport(), p.ID)
 		} else {
-			actx, cancel := context.WithTimeout(work, timeout)
+			actx := dl.after(timeout)
 			res, err = tr.Deliver(actx, del)
 			if err != nil && actx.Err() != nil && work.Err() == nil {
 				err = fmt.Errorf("deadline of %v passed: %w", timeout, err)
 			}
-			cancel()
 		}
 		took := time.Since(began)
 		if work.Err() != nil { // past the drain: leave the action for the next run
