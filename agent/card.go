@@ -142,7 +142,7 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 		r.mu.Lock()
 		s.p.LastHeartbeat = now
 		s.sync()
-		r.notifyLocked()
+		r.notifyLocked(s.p.Capabilities)
 		r.mu.Unlock()
 		return
 	}

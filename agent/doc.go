@@ -37,8 +37,10 @@
 // discover once per action. Liveness compares wall-clock times, since the
 // heartbeats restored from the log carry no monotonic reading.
 //
-// Changed returns a channel closed at the next change, so a dispatcher
-// waiting for a capable agent wakes when one registers or reports in.
+// Changed returns a channel closed at the next change, and ChangedFor one
+// closed at the next change to an agent with a given capability, so a
+// dispatcher waiting for a capable agent wakes when one registers or
+// reports in, and not at every heartbeat of the others.
 //
 // # Cards
 //

@@ -43,6 +43,9 @@ type Registry struct {
 		agents  map[string]*slot
 		byCap   map[string][]*slot // capability → the agents that have it, in no order
 		changed chan struct{}      // closed at the next change
+		// capChanged holds, for the capabilities someone waits on, a
+		// channel closed at the next change to an agent that has it.
+		capChanged map[string]chan struct{}
 	}
 }
 
@@ -101,6 +104,7 @@ func Open(ctx context.Context, st store.Store, cfg Config) (*Registry, error) {
 	r.mu.agents = make(map[string]*slot)
 	r.mu.byCap = make(map[string][]*slot)
 	r.mu.changed = make(chan struct{})
+	r.mu.capChanged = make(map[string]chan struct{})
 	if err := r.restore(ctx); err != nil {
 		return nil, err
 	}
@@ -197,7 +201,7 @@ func (r *Registry) Heartbeat(ctx context.Context, id string, hb Heartbeat) (Prof
 	}
 	s.p.LastHeartbeat = now
 	s.sync()
-	r.notifyLocked()
+	r.notifyLocked(s.p.Capabilities)
 	return s.p.clone(), nil
 }
 
@@ -255,6 +259,27 @@ func (r *Registry) Changed() <-chan struct{} {
 	return r.mu.changed
 }
 
+// ChangedFor is Changed for the changes to agents that have capability:
+// its registration (or a new one that adds or drops it), its
+// unregistration, its heartbeats. A dispatcher waiting for an agent with
+// a capability wakes for those alone, not for every heartbeat of every
+// agent.
+func (r *Registry) ChangedFor(capability string) <-chan struct{} {
+	r.mu.RLock()
+	ch := r.mu.capChanged[capability]
+	r.mu.RUnlock()
+	if ch != nil {
+		return ch
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ch = r.mu.capChanged[capability]; ch == nil {
+		ch = make(chan struct{})
+		r.mu.capChanged[capability] = ch
+	}
+	return ch
+}
+
 // normalize returns a copy of a valid p that shares nothing with it, with
 // its status defaulted and its capabilities without repeats.
 func normalize(p *Profile) Profile {
@@ -282,10 +307,11 @@ func dedupe(s []string) []string {
 // capabilities. p must not share its slices or maps with anyone.
 func (r *Registry) applyLocked(p Profile) {
 	s := r.mu.agents[p.ID]
+	old := []string(nil)
 	if s == nil {
 		s = &slot{}
 		r.mu.agents[p.ID] = s
-	} else if !slices.Equal(s.p.Capabilities, p.Capabilities) {
+	} else if old = s.p.Capabilities; !slices.Equal(old, p.Capabilities) {
 		r.unindexLocked(s)
 		s.p.Capabilities = nil
 	}
@@ -296,7 +322,7 @@ func (r *Registry) applyLocked(p Profile) {
 	}
 	s.p = p
 	s.sync()
-	r.notifyLocked()
+	r.notifyLocked(old, p.Capabilities)
 }
 
 func (r *Registry) removeLocked(id string) {
@@ -306,7 +332,7 @@ func (r *Registry) removeLocked(id string) {
 	}
 	r.unindexLocked(s)
 	delete(r.mu.agents, id)
-	r.notifyLocked()
+	r.notifyLocked(s.p.Capabilities)
 }
 
 func (r *Registry) unindexLocked(s *slot) {
@@ -326,7 +352,17 @@ func (r *Registry) unindexLocked(s *slot) {
 	}
 }
 
-func (r *Registry) notifyLocked() {
+// notifyLocked wakes those waiting for any change, and those waiting for
+// a change to agents with one of the capabilities in caps.
+func (r *Registry) notifyLocked(caps ...[]string) {
 	close(r.mu.changed)
 	r.mu.changed = make(chan struct{})
+	for _, cs := range caps {
+		for _, c := range cs {
+			if ch, ok := r.mu.capChanged[c]; ok {
+				close(ch)
+				delete(r.mu.capChanged, c)
+			}
+		}
+	}
 }

@@ -353,6 +353,45 @@ func TestChangedWakes(t *testing.T) {
 	}
 }
 
+// TestChangedForConcernsTheCapability: ChangedFor(c) is closed by the
+// changes to agents that have c, or had it, and by no other.
+func TestChangedForConcernsTheCapability(t *testing.T) {
+	ctx := context.Background()
+	r := open(t, mem.New(store.Options{}), agent.Config{})
+	mustRegister(t, r, profile("y", 0, "y"))
+	steps := []struct {
+		name  string
+		wakes bool
+		do    func() error
+	}{
+		{"another's registration", false, func() error { _, err := r.Register(ctx, profile("z", 0, "y")); return err }},
+		{"another's heartbeat", false, func() error { _, err := r.Heartbeat(ctx, "y", agent.Heartbeat{}); return err }},
+		{"registration", true, func() error { _, err := r.Register(ctx, profile("a", 0, "x", "y")); return err }},
+		{"heartbeat", true, func() error { _, err := r.Heartbeat(ctx, "a", agent.Heartbeat{Load: ptr(0.1)}); return err }},
+		{"losing it", true, func() error { _, err := r.Register(ctx, profile("a", 0, "y")); return err }},
+		{"heartbeat without it", false, func() error { _, err := r.Heartbeat(ctx, "a", agent.Heartbeat{}); return err }},
+		{"gaining it", true, func() error { _, err := r.Register(ctx, profile("a", 0, "x")); return err }},
+		{"unregistration", true, func() error { return r.Unregister(ctx, "a") }},
+		{"another's unregistration", false, func() error { return r.Unregister(ctx, "y") }},
+	}
+	for _, s := range steps {
+		ch := r.ChangedFor("x")
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		select {
+		case <-ch:
+			if !s.wakes {
+				t.Fatalf("ChangedFor(x) closed by %s", s.name)
+			}
+		default:
+			if s.wakes {
+				t.Fatalf("ChangedFor(x) still open after %s", s.name)
+			}
+		}
+	}
+}
+
 func TestConcurrentUse(t *testing.T) {
 	ctx := context.Background()
 	st := mem.New(store.Options{})

@@ -51,8 +51,10 @@ type Config struct {
 	// breaker) before it is dead-lettered with reason ReasonNoAgent or
 	// ReasonUnavailable. Zero means DefaultAgentWait.
 	AgentWait time.Duration
-	// AgentPoll is how often a waiting action looks for an agent again
-	// when nothing has woken it. Zero means DefaultAgentPoll.
+	// AgentPoll is how often an action waiting for a busy agent or for
+	// an open breaker looks again when nothing has woken it; one waiting
+	// for an agent with its capability to appear waits for the directory
+	// to change (Directory.ChangedFor). Zero means DefaultAgentPoll.
 	AgentPoll time.Duration
 
 	// MaxHops is the most hops an event caused by an action may carry; an

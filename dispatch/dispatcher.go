@@ -25,9 +25,11 @@ type Directory interface {
 	// AppendDiscover appends to dst the agents that may take an action
 	// needing caps, best first, and returns the extended slice.
 	AppendDiscover(dst []agent.Profile, caps []string) []agent.Profile
-	// Changed returns a channel closed at the next change of the
-	// directory.
-	Changed() <-chan struct{}
+	// ChangedFor returns a channel closed at the next change of the
+	// directory that concerns agents with capability: one registers,
+	// unregisters, gains or loses it, or reports in. Agents found by
+	// AppendDiscover change only so, or by going stale.
+	ChangedFor(capability string) <-chan struct{}
 }
 
 // Dispatcher delivers the actions of the outbox (live.ActionsStream) to
@@ -500,11 +502,16 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (
 	var deadline *time.Timer
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
+	var changed, freed <-chan struct{}
 	for {
-		changed := d.dir.Changed()
-		d.mu.Lock()
-		freed := d.mu.freed
-		d.mu.Unlock()
+		if deadline != nil {
+			// Waiting: what wakes the wait is taken before looking, so
+			// that no change after the look goes unseen.
+			changed = d.dir.ChangedFor(caps[0])
+			d.mu.Lock()
+			freed = d.mu.freed
+			d.mu.Unlock()
+		}
 		agents := d.dir.AppendDiscover((*buf)[:0], caps)
 		*buf = agents
 		for i := range agents {
@@ -534,25 +541,32 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (
 			defer d.m.waiting.Add(-1)
 			continue
 		}
+		// Busy agents and open breakers change with time alone; with no
+		// agent at all, a freed slot is no use, nor is time: only a change
+		// to an agent with the capability can bring one.
+		var poll *time.Timer
+		var pollC <-chan time.Time
 		if len(agents) == 0 {
-			freed = nil // a freed slot is no use: only a new agent is
+			freed = nil
+		} else {
+			poll = time.NewTimer(d.cfg.AgentPoll)
+			pollC = poll.C
 		}
-		poll := time.NewTimer(d.cfg.AgentPoll)
 		select {
 		case <-changed:
 		case <-freed:
-		case <-poll.C:
+		case <-pollC:
 		case <-deadline.C:
-			poll.Stop()
 			if len(agents) == 0 {
 				return agent.Profile{}, lease{}, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
 			}
 			return agent.Profile{}, lease{}, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
 		case <-ctx.Done():
-			poll.Stop()
 			return agent.Profile{}, lease{}, "", ctx.Err()
 		}
-		poll.Stop()
+		if poll != nil {
+			poll.Stop()
+		}
 	}
 }
 

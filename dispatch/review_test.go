@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/choreohq/choreo/agent"
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
@@ -434,5 +435,60 @@ func TestMissingCapabilityDoesNotStallOthers(t *testing.T) {
 				t.Fatalf("after: %d parked, %d waiting", m.Parked, m.Waiting)
 			}
 		})
+	}
+}
+
+// countingDirectory counts the discoveries made through it.
+type countingDirectory struct {
+	*agent.Registry
+	discoveries atomic.Int64
+}
+
+func (c *countingDirectory) AppendDiscover(dst []agent.Profile, caps []string) []agent.Profile {
+	c.discoveries.Add(1)
+	return c.Registry.AppendDiscover(dst, caps)
+}
+
+// TestWaitingActionsSleepUntilTheirCapabilityChanges: actions waiting for
+// an agent with a capability nobody has look again when an agent with it
+// appears, and neither at every heartbeat of other agents nor at every
+// AgentPoll.
+func TestWaitingActionsSleepUntilTheirCapabilityChanges(t *testing.T) {
+	cfg := fast()
+	cfg.AgentWait = 20 * time.Second
+	cfg.AgentPoll = 5 * time.Millisecond
+	r := newRig(t, nil, cfg)
+	dir := &countingDirectory{Registry: r.reg}
+	var err error
+	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &recorder{}
+	r.agent("other", "present", 0, rc.handle)
+	const waiting = 50
+	for i := range waiting {
+		r.action(fmt.Sprint("missing-", i), "missing", 0)
+	}
+	r.start()
+	waitFor(t, "the actions waiting", func() bool { return r.d.Metrics().Waiting == waiting })
+	before := dir.discoveries.Load()
+	ctx := context.Background()
+	for range 20 {
+		if _, err := r.reg.Heartbeat(ctx, "other", agent.Heartbeat{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Woken by every heartbeat, or polling, they would have looked
+	// 1,000 times or more.
+	if n := dir.discoveries.Load() - before; n > waiting {
+		t.Fatalf("%d discoveries by %d waiting actions over 20 heartbeats of an agent without their capability", n, waiting)
+	}
+	start := time.Now()
+	r.agent("late", "missing", 0, rc.handle)
+	waitFor(t, "the waiting actions delivered", func() bool { return len(rc.messages()) == waiting })
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("delivered %v after their agent came", took)
 	}
 }
