@@ -386,7 +386,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 	var lastErr error
 	var lastAgent string
 	for attempt := 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1)
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1, lastAgent)
 		if err == errParked {
 			return true
 		}
@@ -497,8 +497,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // acquire waits for a usable agent with caps and takes one of its slots
 // and its breaker's permission, to be given back with release and the
-// attempt's error. On failure it returns the dead-letter reason.
-func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (p agent.Profile, l lease, reason string, err error) {
+// attempt's error; agent avoid only when no other will do. On failure it
+// returns the dead-letter reason.
+func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, avoid string) (p agent.Profile, l lease, reason string, err error) {
 	var deadline *time.Timer
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
@@ -514,19 +515,22 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (
 		}
 		agents := d.dir.AppendDiscover((*buf)[:0], caps)
 		*buf = agents
+		// The agent that failed the last attempt comes last: a retry
+		// goes to another agent when one can take it.
+		last := -1
 		for i := range agents {
-			st := d.agent(agents[i].ID)
-			select {
-			case st.slots <- struct{}{}:
-			default:
+			if agents[i].ID == avoid {
+				last = i
 				continue
 			}
-			done, berr := st.breaker.Allow()
-			if berr != nil {
-				d.freeSlot(st)
-				continue
+			if l, ok := d.takeSlot(agents[i].ID); ok {
+				return agents[i], l, "", nil
 			}
-			return agents[i], lease{st, done}, "", nil
+		}
+		if last >= 0 {
+			if l, ok := d.takeSlot(agents[last].ID); ok {
+				return agents[last], l, "", nil
+			}
 		}
 		if deadline == nil && mayPark && len(agents) == 0 && d.park() {
 			return agent.Profile{}, lease{}, "", errParked
@@ -568,6 +572,27 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool) (
 			poll.Stop()
 		}
 	}
+}
+
+// takeSlot takes a slot of agent id and its breaker's permission, if both
+// are to be had.
+func (d *Dispatcher) takeSlot(id string) (lease, bool) {
+	st := d.agent(id)
+	select {
+	case st.slots <- struct{}{}:
+	default:
+		return lease{}, false
+	}
+	done, err := st.breaker.Allow()
+	if err != nil {
+		// Given back without waking those who wait for a slot: the slot
+		// was free when taken, so nobody waits for this one, and waking
+		// them would send them straight back here while the breaker
+		// stays open.
+		<-st.slots
+		return lease{}, false
+	}
+	return lease{st, done}, true
 }
 
 // lease is an agent's slot and its breaker's permission, taken by acquire

@@ -492,3 +492,70 @@ func TestWaitingActionsSleepUntilTheirCapabilityChanges(t *testing.T) {
 		t.Fatalf("delivered %v after their agent came", took)
 	}
 }
+
+// TestOpenBreakerWaitDoesNotSpin: an action whose only agent has an open
+// breaker waits for it, looking again about once per AgentPoll, and is
+// dead-lettered as unavailable after AgentWait. (Giving back the slot it
+// took to ask the breaker used to wake it at once, round and round.)
+func TestOpenBreakerWaitDoesNotSpin(t *testing.T) {
+	cfg := fast()
+	cfg.AgentPoll = 50 * time.Millisecond
+	cfg.AgentWait = 500 * time.Millisecond
+	cfg.BreakerFailures, cfg.MaxAttempts = 1, 1
+	r := newRig(t, nil, cfg)
+	dir := &countingDirectory{Registry: r.reg}
+	var err error
+	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		return dispatch.Result{}, errors.New("down")
+	})
+	r.start()
+	r.action("first", "cap", 0)
+	waitFor(t, "the breaker open", func() bool { return r.d.BreakerState("a") == "open" })
+	waitFor(t, "the first dead letter", func() bool { return len(deadLetters(t, r.d)) == 1 })
+	before := dir.discoveries.Load()
+	r.action("second", "cap", 0)
+	waitFor(t, "the second dead letter", func() bool { return len(deadLetters(t, r.d)) == 2 })
+	looks := dir.discoveries.Load() - before
+	if max := 3 * int64(cfg.AgentWait/cfg.AgentPoll); looks > max {
+		t.Fatalf("%d looks for an agent over AgentWait %v with AgentPoll %v; want at most %d", looks, cfg.AgentWait, cfg.AgentPoll, max)
+	}
+	for _, dl := range deadLetters(t, r.d) {
+		if dl.ActionID == "second" && dl.Reason != dispatch.ReasonUnavailable {
+			t.Fatalf("reason %s, want %s", dl.Reason, dispatch.ReasonUnavailable)
+		}
+	}
+}
+
+// TestRetryGoesToAnotherAgent: the attempt after a failure goes to another
+// agent with the capability when there is one, though the one that failed
+// is the least loaded.
+func TestRetryGoesToAnotherAgent(t *testing.T) {
+	r := newRig(t, nil, fast())
+	var broken atomic.Int64
+	r.agent("broken", "cap", 0.1, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		broken.Add(1)
+		return dispatch.Result{}, errors.New("down")
+	})
+	rc := &recorder{}
+	r.agent("healthy", "cap", 0.5, rc.handle)
+	r.start()
+	for i := range 3 {
+		r.action(fmt.Sprint("act-", i), "cap", 0)
+	}
+	waitFor(t, "3 deliveries", func() bool { return len(rc.messages()) == 3 })
+	for _, m := range rc.messages() {
+		if m.Attempt != 2 {
+			t.Fatalf("%s delivered at attempt %d, want 2 (the first at the broken agent)", m.MessageID, m.Attempt)
+		}
+	}
+	if n := broken.Load(); n != 3 {
+		t.Fatalf("the broken agent had %d attempts, want 3 (one per action)", n)
+	}
+	if dls := deadLetters(t, r.d); len(dls) != 0 {
+		t.Fatalf("%d dead letters", len(dls))
+	}
+}
