@@ -451,6 +451,10 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 		d.release(lease, err)
 		d.m.attempts.Add(1)
 		if err == nil {
+			if res.Refused != nil {
+				d.m.resultsRefused.Add(1)
+				d.log.Warn("dispatch: an agent's answer held events that could not be taken", "action", a.ID, "agent", p.ID, "err", res.Refused)
+			}
 			d.delivered(a, p.ID, attempt, took, res.Events)
 			return false
 		}

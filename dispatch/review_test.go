@@ -559,3 +559,21 @@ func TestRetryGoesToAnotherAgent(t *testing.T) {
 		t.Fatalf("%d dead letters", len(dls))
 	}
 }
+
+// TestRefusedResultsStillDeliver: an answer whose events could not be
+// taken (Result.Refused) is a delivery, counted in ResultsRefused, not a
+// failed attempt: another attempt would get the same answer.
+func TestRefusedResultsStillDeliver(t *testing.T) {
+	r := newRig(t, nil, fast())
+	var calls atomic.Int64
+	r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		calls.Add(1)
+		return dispatch.Result{Refused: errors.New("event 0: type: required")}, nil
+	})
+	r.start()
+	r.action("act", "cap", 0)
+	waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+	if m := r.d.Metrics(); m.ResultsRefused != 1 || m.FailedAttempts != 0 || calls.Load() != 1 {
+		t.Fatalf("%d refused, %d failed attempts, %d calls; want 1, 0, 1", m.ResultsRefused, m.FailedAttempts, calls.Load())
+	}
+}

@@ -84,6 +84,12 @@ type Result struct {
 	// derived from the action id and the event's index, source the agent,
 	// correlationid and causationid from the action, hops Message.Hops.
 	Events []*event.Event
+	// Refused, when not nil, says why the agent's answer held events
+	// that could not be taken (a webhook's 2xx body that is not valid
+	// CloudEvents, or is too large): the action counts as delivered, as
+	// another attempt would get the same answer, and the dispatcher logs
+	// it and counts it in Metrics.ResultsRefused.
+	Refused error
 }
 
 // Permanent marks err as not worth retrying: the dispatcher dead-letters

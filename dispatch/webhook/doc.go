@@ -42,17 +42,23 @@
 // dispatch.Result.Events, in order. An event needs a type; the transport
 // sets a missing specversion to "1.0", and the dispatcher fills the
 // attributes left empty: id, source, correlationid, causationid and hops.
-// A 2xx body that is not one of these forms, holds more than
-// Config.MaxEvents events, or holds an event that fails validation, fails
-// the attempt with a retryable error wrapping ErrBadResponse; a body over
-// Config.MaxResponseBytes fails it with ErrResponseTooLarge. The agent
-// sees the same Idempotency-Key on the retry.
+// The action counts as delivered whatever the 2xx body holds: another
+// attempt would get the same answer. A body that is no attempt at events
+// (plain text such as "OK", a JSON scalar, an object without "type",
+// "specversion" or "events") is an acknowledgement; one that fails as
+// events (not one of the forms above, more than Config.MaxEvents events,
+// an event that fails validation: ErrBadResponse; over
+// Config.MaxResponseBytes: ErrResponseTooLarge) yields no events, and the
+// reason in dispatch.Result.Refused, which the dispatcher logs and counts.
 //
-// Statuses 408, 425, 429 and 5xx fail the attempt with a retryable
-// *StatusError; every other status (3xx and the other 4xx) fails it with a
-// *StatusError marked dispatch.Permanent, so the action is dead-lettered.
-// The transport's default client does not follow redirects. Network
-// errors and timeouts are retryable.
+// A 4xx is the agent refusing the action: a *StatusError marked
+// dispatch.Permanent, so the action is dead-lettered ("rejected") at once.
+// The exceptions fail the attempt with a retryable *StatusError: 408, 425
+// and 429 (try later), and 401, 403, 404, 405, 407, 421 and the 3xx
+// redirects, which say that no working agent is behind the URL (a wrong
+// path, a wrong secret), so the failure counts against the agent's breaker
+// and the next attempt goes to another agent. So do 5xx, network errors
+// and timeouts. The transport's default client does not follow redirects.
 //
 // # Connections
 //

@@ -81,17 +81,23 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Retryable reports whether another attempt may succeed: false for 3xx
-// and 4xx other than 408 Request Timeout, 425 Too Early and 429 Too Many
-// Requests; true for those three, 5xx, and any other status.
+// Retryable reports whether another attempt may succeed. A 4xx is the
+// agent refusing the action, which another attempt would not change,
+// except for 408 Request Timeout, 425 Too Early and 429 Too Many Requests
+// (try later), and for the statuses that say the request did not reach a
+// working agent at all — 401, 403, 404, 405, 407 and 421, and the 3xx
+// redirects, which are not followed: a wrong URL or a wrong secret is the
+// agent's fault, not the action's, so the attempt counts against the
+// agent's breaker and the next goes to another agent. 5xx and any other
+// status are retryable too.
 func (e *StatusError) Retryable() bool { return retryableStatus(e.StatusCode) }
 
 func retryableStatus(code int) bool {
-	switch {
-	case code == http.StatusRequestTimeout, code == http.StatusTooEarly, code == http.StatusTooManyRequests:
+	switch code {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests,
+		http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusProxyAuthRequired, http.StatusMisdirectedRequest:
 		return true
-	case code >= 300 && code < 500:
-		return false
 	}
-	return true
+	return code < 400 || code >= 500
 }

@@ -54,14 +54,16 @@ func TestHandlerWithTransport(t *testing.T) {
 		t.Errorf("the function got %+v", got)
 	}
 
-	// With the wrong secret the handler answers 401, which is permanent.
+	// With the wrong secret the handler answers 401: the agent is not
+	// one this dispatcher can use, so the attempt fails, retryably, and
+	// counts against it.
 	other := newTransport(t, webhook.Config{Secret: []byte("wrong")})
 	_, err = other.Deliver(context.Background(), delivery(srv.URL))
 	if se, ok := errors.AsType[*webhook.StatusError](err); !ok || se.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("Deliver with the wrong secret: got %v, want a 401", err)
 	}
-	if !dispatch.IsPermanent(err) {
-		t.Errorf("a 401 is retryable, want permanent")
+	if dispatch.IsPermanent(err) {
+		t.Errorf("a 401 is permanent, want retryable")
 	}
 	if calls.Load() != 1 {
 		t.Errorf("the function ran %d times, want 1", calls.Load())

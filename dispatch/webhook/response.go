@@ -149,3 +149,29 @@ func trimJSONSpace(b []byte) []byte {
 	}
 	return b
 }
+
+// meantAsEvents reports whether a body that decodeEvents refused was meant
+// to hold events: an array, or an object with a member "type",
+// "specversion" or "events", or one that does not parse. Plain text such
+// as "OK", a JSON scalar, or an object such as {"status":"ok"} is an
+// acknowledgement with no events.
+func meantAsEvents(b []byte) bool {
+	b = trimJSONSpace(b)
+	if len(b) == 0 {
+		return false
+	}
+	switch b[0] {
+	case '[':
+		return true
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			return true
+		}
+		_, typ := m["type"]
+		_, sv := m["specversion"]
+		_, evs := m["events"]
+		return typ || sv || evs
+	}
+	return false
+}

@@ -268,10 +268,13 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 		return dispatch.Result{}, statusError(resp.StatusCode, excerpt)
 	}
 	b, err := t.readBody(resp)
+	if errors.Is(err, ErrResponseTooLarge) {
+		return dispatch.Result{Refused: err}, nil
+	}
 	if err != nil {
 		return dispatch.Result{}, err
 	}
-	return t.result(b)
+	return t.result(b), nil
 }
 
 // deliverLean is Deliver's sending of m to ep by the fast path.
@@ -298,14 +301,14 @@ func (t *Transport) deliverLean(ctx context.Context, ep *leanEndpoint, m *dispat
 	}
 	status, b, err := t.lean.roundTrip(ctx, ep, buf.req, deadline, t.maxBody)
 	switch {
-	case errors.Is(err, ErrResponseTooLarge):
-		return dispatch.Result{}, err
+	case errors.Is(err, ErrResponseTooLarge): // of a 2xx response
+		return dispatch.Result{Refused: err}, nil
 	case err != nil:
 		return dispatch.Result{}, fmt.Errorf("webhook: posting to %s: %w", ep.host, err)
 	case status < 200 || status > 299:
 		return dispatch.Result{}, statusError(status, b)
 	}
-	return t.result(b)
+	return t.result(b), nil
 }
 
 // signatureLen is the length of an X-Choreo-Signature value.
@@ -330,13 +333,19 @@ func statusError(status int, excerpt []byte) error {
 	return serr
 }
 
-// result returns the result of a delivery whose 2xx response had body b.
-func (t *Transport) result(b []byte) (dispatch.Result, error) {
+// result returns the result of a delivery whose 2xx response had body b:
+// the agent took the action, whatever the body holds. Events that cannot
+// be taken make the result's Refused; a body that is no attempt at events
+// (see meantAsEvents) is a mere acknowledgement.
+func (t *Transport) result(b []byte) dispatch.Result {
 	evs, err := decodeEvents(b, t.maxEvents)
 	if err != nil {
-		return dispatch.Result{}, err
+		if !meantAsEvents(b) {
+			return dispatch.Result{}
+		}
+		return dispatch.Result{Refused: err}
 	}
-	return dispatch.Result{Events: evs}, nil
+	return dispatch.Result{Events: evs}
 }
 
 // headerValue returns s, or s percent-encoded when it holds a byte HTTP

@@ -261,33 +261,48 @@ func TestResponseForms(t *testing.T) {
 	}
 }
 
-func TestBadResponseIsRetryable(t *testing.T) {
-	tests := []struct{ name, body string }{
-		{"not JSON", "OK"},
-		{"HTML", "<html>hello</html>"},
-		{"truncated object", `{"type":"x"`},
-		{"truncated array", `[{"type":"x"}`},
-		{"string", `"done"`},
-		{"number", `42`},
-		{"array of numbers", `[1,2]`},
-		{"null event", `[null]`},
-		{"event without type", `{"specversion":"1.0","data":{}}`},
-		{"event with a bad specversion", `{"specversion":"0.3","type":"x"}`},
-		{"event in array without type", `[{"type":"x"},{"source":"y"}]`},
-		{"events not an array", `{"events":{"type":"x"}}`},
-		{"bad time", `{"type":"x","time":"yesterday"}`},
-		{"too many events", `[{"type":"a"},{"type":"b"},{"type":"c"}]`},
+// TestBadResponseIsDelivered: a 2xx answer means the agent took the
+// action, whatever its body: another attempt would get the same answer.
+// A body that is no attempt at events is an acknowledgement; one that
+// tries and fails has its reason in Result.Refused.
+func TestBadResponseIsDelivered(t *testing.T) {
+	tests := []struct {
+		name, body string
+		refused    bool
+	}{
+		{"not JSON", "OK", false},
+		{"HTML", "<html>hello</html>", false},
+		{"string", `"done"`, false},
+		{"number", `42`, false},
+		{"null", `null`, false},
+		{"status object", `{"status":"ok"}`, false},
+		{"truncated object", `{"type":"x"`, true},
+		{"truncated array", `[{"type":"x"}`, true},
+		{"array of numbers", `[1,2]`, true},
+		{"null event", `[null]`, true},
+		{"event without type", `{"specversion":"1.0","data":{}}`, true},
+		{"event with a bad specversion", `{"specversion":"0.3","type":"x"}`, true},
+		{"event in array without type", `[{"type":"x"},{"source":"y"}]`, true},
+		{"events not an array", `{"events":{"type":"x"}}`, true},
+		{"bad time", `{"type":"x","time":"yesterday"}`, true},
+		{"too many events", `[{"type":"a"},{"type":"b"},{"type":"c"}]`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newServer(t, reply(http.StatusOK, tt.body))
 			tr := newTransport(t, webhook.Config{MaxEvents: 2})
 			res, err := tr.Deliver(context.Background(), delivery(srv.URL))
-			if !errors.Is(err, webhook.ErrBadResponse) {
-				t.Fatalf("Deliver: got %v (%d events), want ErrBadResponse", err, len(res.Events))
+			if err != nil {
+				t.Fatalf("Deliver: %v, want delivered", err)
 			}
-			if dispatch.IsPermanent(err) {
-				t.Errorf("error %v is permanent, want retryable", err)
+			if len(res.Events) != 0 {
+				t.Fatalf("%d events from a bad body", len(res.Events))
+			}
+			if got := res.Refused != nil; got != tt.refused {
+				t.Fatalf("Refused %v, want refused = %v", res.Refused, tt.refused)
+			}
+			if tt.refused && !errors.Is(res.Refused, webhook.ErrBadResponse) {
+				t.Fatalf("Refused %v does not wrap ErrBadResponse", res.Refused)
 			}
 		})
 	}
@@ -305,11 +320,18 @@ func TestStatusErrors(t *testing.T) {
 		{http.StatusRequestTimeout, false},
 		{http.StatusTooEarly, false},
 		{http.StatusBadRequest, true},
-		{http.StatusUnauthorized, true},
-		{http.StatusNotFound, true},
 		{http.StatusConflict, true},
+		{http.StatusGone, true},
+		{http.StatusRequestEntityTooLarge, true},
 		{http.StatusUnprocessableEntity, true},
-		{http.StatusMovedPermanently, true},
+		// No working agent behind the URL: the agent's fault.
+		{http.StatusUnauthorized, false},
+		{http.StatusForbidden, false},
+		{http.StatusNotFound, false},
+		{http.StatusMethodNotAllowed, false},
+		{http.StatusMisdirectedRequest, false},
+		{http.StatusMovedPermanently, false},
+		{http.StatusTemporaryRedirect, false},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
@@ -392,8 +414,8 @@ func TestOversizedResponse(t *testing.T) {
 	t.Run("with content length", func(t *testing.T) {
 		srv := newServer(t, reply(http.StatusOK, big))
 		tr := newTransport(t, webhook.Config{MaxResponseBytes: 1024})
-		if _, err := tr.Deliver(context.Background(), delivery(srv.URL)); !errors.Is(err, webhook.ErrResponseTooLarge) {
-			t.Fatalf("Deliver: got %v, want ErrResponseTooLarge", err)
+		if res, err := tr.Deliver(context.Background(), delivery(srv.URL)); err != nil || !errors.Is(res.Refused, webhook.ErrResponseTooLarge) {
+			t.Fatalf("Deliver: got %v, refused %v; want delivered with ErrResponseTooLarge refused", err, res.Refused)
 		}
 	})
 	t.Run("chunked", func(t *testing.T) {
@@ -404,12 +426,9 @@ func TestOversizedResponse(t *testing.T) {
 			}
 		}))
 		tr := newTransport(t, webhook.Config{MaxResponseBytes: 1024})
-		_, err := tr.Deliver(context.Background(), delivery(srv.URL))
-		if !errors.Is(err, webhook.ErrResponseTooLarge) {
-			t.Fatalf("Deliver: got %v, want ErrResponseTooLarge", err)
-		}
-		if dispatch.IsPermanent(err) {
-			t.Errorf("too large is permanent, want retryable")
+		res, err := tr.Deliver(context.Background(), delivery(srv.URL))
+		if err != nil || !errors.Is(res.Refused, webhook.ErrResponseTooLarge) {
+			t.Fatalf("Deliver: got %v, refused %v; want delivered with ErrResponseTooLarge refused", err, res.Refused)
 		}
 	})
 	t.Run("at the limit", func(t *testing.T) {
