@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -49,11 +51,12 @@ func (r *Registry) RegisterCard(ctx context.Context, cardURL string) (Profile, e
 }
 
 // Run keeps the cards of the agents registered with RegisterCard fresh
-// until ctx ends, then returns ctx.Err(). Every Config.CardInterval it
-// fetches each card again, a few at a time, each fetch bounded by
-// Config.CardTimeout. A fetched card counts as a heartbeat; when its
-// skills, name or description changed, the new registration is logged as
-// by Register (load and status are kept). A card that cannot be fetched is
+// until ctx ends, then returns ctx.Err(). When it starts, and then every
+// Config.CardInterval, it fetches each card again, a few at a time, each
+// fetch bounded by Config.CardTimeout. A fetched card counts as a
+// heartbeat; when its skills, name, description, endpoint or metadata
+// changed, the new registration is logged as by Register (load and status
+// are kept). A card that cannot be fetched is
 // logged and otherwise ignored: the agent's heartbeat ages and the agent
 // goes stale, until a later fetch or heartbeat succeeds.
 //
@@ -68,6 +71,11 @@ func (r *Registry) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
+	// The cards are fetched at once: the heartbeats of restored agents
+	// are as old as their registrations, so until a fetch succeeds an
+	// A2A agent is not live, and the actions recovered at start would
+	// wait for it, or be dead-lettered for want of an agent.
+	r.refreshCards(ctx)
 	t := time.NewTicker(r.cfg.CardInterval)
 	defer t.Stop()
 	for {
@@ -138,7 +146,11 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 		return // unregistered or registered anew meanwhile
 	}
 	now := r.cfg.Now()
-	if slices.Equal(cur.Capabilities, caps) && cur.Name == p.Name && cur.Description == p.Description {
+	if p.Endpoint == "" {
+		p.Endpoint = cur.Endpoint
+	}
+	if slices.Equal(cur.Capabilities, caps) && cur.Name == p.Name && cur.Description == p.Description &&
+		cur.Endpoint == p.Endpoint && sameEntries(cur.Metadata, p.Metadata) {
 		r.mu.Lock()
 		s.p.LastHeartbeat = now
 		s.sync()
@@ -148,7 +160,15 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 	}
 
 	np := cur.clone()
-	np.Capabilities, np.Name, np.Description, np.LastHeartbeat = caps, p.Name, p.Description, now
+	np.Capabilities, np.Name, np.Description, np.Endpoint, np.LastHeartbeat = caps, p.Name, p.Description, p.Endpoint, now
+	if len(p.Metadata) > 0 {
+		if np.Metadata == nil {
+			np.Metadata = make(map[string]json.RawMessage, len(p.Metadata))
+		}
+		for k, v := range p.Metadata {
+			np.Metadata[k] = slices.Clone(v)
+		}
+	}
 	if err := r.appendRegistered(ctx, &np); err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("agent card change not recorded", "agent_id", a.id, "error", err)
@@ -162,9 +182,27 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 	r.log.Info("agent card changed", "agent_id", a.id, "capabilities", len(caps))
 }
 
+// sameEntries reports whether every entry of card is in cur, the same.
+func sameEntries(cur, card map[string]json.RawMessage) bool {
+	for k, v := range card {
+		if w, ok := cur[k]; !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkCard checks the parts of a fetched card that a refresh takes.
 func checkCard(p *Profile) error {
 	if err := checkCapabilities(p.Capabilities); err != nil {
+		return err
+	}
+	if p.Endpoint != "" {
+		if err := checkEndpoint(p.Endpoint, p.Transport()); err != nil {
+			return err
+		}
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
 		return err
 	}
 	if err := checkText("name", p.Name, MaxNameLen); err != nil {

@@ -291,3 +291,61 @@ func TestRunWithoutResolver(t *testing.T) {
 		t.Fatalf("Run = %v, want context.DeadlineExceeded", err)
 	}
 }
+
+// TestRunFetchesCardsAtStart: Run fetches the cards when it starts, not a
+// CardInterval later, so that an A2A agent restored from the log is live
+// again at once; and a card whose endpoint moved moves the agent's.
+func TestRunFetchesCardsAtStart(t *testing.T) {
+	st := mem.New(store.Options{})
+	defer st.Close()
+	clk := newClock()
+	r := open(t, st, agent.Config{
+		Now:          clk.Now,
+		Resolver:     resolver(nil),
+		CardInterval: time.Hour,
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	srv := newCardServer(t, card{Name: "Planner", Skills: []skill{{"plan"}}})
+	if _, err := r.RegisterCard(context.Background(), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	run := func(cond func(p agent.Profile) bool) agent.Profile {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		deadline := time.After(5 * time.Second)
+		for {
+			ch := r.Changed()
+			if p, ok := r.Get("planner"); ok && cond(p) {
+				return p
+			}
+			select {
+			case <-ch:
+			case <-deadline:
+				p, _ := r.Get("planner")
+				t.Fatalf("Run did not fetch the card at start; agent is %+v", p)
+			}
+		}
+	}
+	clk.Advance(10 * time.Minute) // stale: past the live window
+	run(func(p agent.Profile) bool { return p.LastHeartbeat.Equal(t0.Add(10 * time.Minute)) })
+	if got := ids(r.Discover([]string{"plan"})); !slices.Equal(got, []string{"planner"}) {
+		t.Fatalf("Discover(plan) after the fetch = %v", got)
+	}
+
+	moved := "http://127.0.0.1:9/moved"
+	srv.mu.Lock()
+	srv.card.URL = moved
+	srv.mu.Unlock()
+	run(func(p agent.Profile) bool { return p.Endpoint == moved })
+	recs, err := st.ReadStream(context.Background(), agent.StreamAgents, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last agent.Profile
+	if err := json.Unmarshal(recs[len(recs)-1].Event.Data, &last); err != nil || last.Endpoint != moved {
+		t.Fatalf("the moved endpoint is not in the log: %s (%v)", recs[len(recs)-1].Event.Data, err)
+	}
+}
