@@ -47,14 +47,16 @@ type Config struct {
 	// no `timeout`. Zero means DefaultTimeout.
 	Timeout time.Duration
 	// AgentWait bounds how long an action waits for a usable agent (one
-	// that is live, has the capability, has a free slot and a closed
-	// breaker) before it is dead-lettered with reason ReasonNoAgent or
-	// ReasonUnavailable. Zero means DefaultAgentWait.
+	// that is live, has the capability and a breaker that lets attempts
+	// through) before it is dead-lettered with reason ReasonNoAgent or
+	// ReasonUnavailable. Waiting for a free slot at a busy agent is not
+	// bounded: it is backpressure. Zero means DefaultAgentWait.
 	AgentWait time.Duration
-	// AgentPoll is how often an action waiting for a busy agent or for
-	// an open breaker looks again when nothing has woken it; one waiting
-	// for an agent with its capability to appear waits for the directory
-	// to change (Directory.ChangedFor). Zero means DefaultAgentPoll.
+	// AgentPoll is how often an action waiting behind an open breaker
+	// looks again; one waiting for an agent with its capability to appear,
+	// or for a busy one, is woken by the change to the directory
+	// (Directory.ChangedFor) or by the freed slot. Zero means
+	// DefaultAgentPoll.
 	AgentPoll time.Duration
 
 	// MaxHops is the most hops an event caused by an action may carry; an
@@ -66,10 +68,11 @@ type Config struct {
 	// waits when it is reached. Zero means DefaultMaxInFlight.
 	MaxInFlight int
 	// MaxParked bounds the actions that wait, outside the MaxInFlight
-	// workers, for an agent with their capability when none is live:
-	// each such wait may last AgentWait, and held by workers it would
-	// stall the actions of every other capability. Past the bound they
-	// wait in the workers. Zero means DefaultMaxParked.
+	// workers, for an agent that can take them: none with their
+	// capability is live, or all are busy. Held by workers, such waits
+	// would stall the actions of every other capability. Past the bound
+	// they wait in the workers, and past that the outbox waits in the
+	// log. Zero means DefaultMaxParked.
 	MaxParked int
 	// MaxPerAgent bounds the attempts in progress at one agent. Zero means
 	// DefaultMaxPerAgent.

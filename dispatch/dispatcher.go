@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,9 @@ type Dispatcher struct {
 		running bool
 		cancel  context.CancelFunc
 		done    chan struct{}
-		freed   chan struct{}      // closed when an agent slot frees up
+		// waiters holds, per capability, the actions waiting for an
+		// agent with it, longest waiting first (see acquire).
+		waiters map[string]*list.List
 		dead    map[string]deadRef // by action id
 		// retryQueue holds dead letters sent back for delivery while Run
 		// runs; retryWake (1-buffered) tells Run there are some.
@@ -122,7 +125,7 @@ func New(st store.Store, dir Directory, transports map[string]Transport, cfg Con
 		d.transports[p] = t
 	}
 	d.profiles.New = func() any { return new([]agent.Profile) }
-	d.mu.freed = make(chan struct{})
+	d.mu.waiters = make(map[string]*list.List)
 	d.m.rules = make(map[ruleKey]*RuleStats)
 	return d, nil
 }
@@ -238,8 +241,8 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 			for a := range queue {
 				d.m.busy.Add(1)
 				if d.deliver(ctx, work, &a, true) {
-					// No agent has its capability: it waits in a goroutine
-					// of its own, and the worker takes the next action.
+					// No agent can take it now: it waits in a goroutine of
+					// its own, and the worker takes the next action.
 					tasks.Go(func() {
 						defer d.m.parked.Add(-1)
 						d.deliver(ctx, work, &a, false)
@@ -357,12 +360,14 @@ func (d *Dispatcher) isClosed() bool {
 
 // deliver takes one action to its end: delivered, dead-lettered, or
 // abandoned. Once stop ends it starts no new attempt and waits for no
-// agent; work's parent bounds the attempt in progress. With mayPark, it returns
-// true at once, having done nothing, when no live agent has the action's
-// capability and fewer than Config.MaxParked actions wait for one
-// already: the caller then delivers it again, without mayPark, outside
-// the workers, so that a capability no agent has cannot hold every
-// worker for Config.AgentWait and stall the actions of every other one.
+// agent; work's parent bounds the attempt in progress. With mayPark, it
+// returns true at once, having done nothing, when no agent can take the
+// action now (none has its capability, or all that have it are busy) and
+// fewer than Config.MaxParked actions wait outside the workers already:
+// the caller then delivers it again, without mayPark, outside the
+// workers, so that a capability no agent has, or a slow agent with a
+// long queue, cannot hold every worker and stall the actions of every
+// other capability.
 func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
 	if a.Hops+1 > d.cfg.MaxHops {
@@ -503,72 +508,101 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // and its breaker's permission, to be given back with release and the
 // attempt's error; agent avoid only when no other will do. On failure it
 // returns the dead-letter reason.
+//
+// With mayPark, it returns errParked at once, having taken nothing, when
+// no agent can take the action now and fewer than Config.MaxParked
+// actions wait outside the workers already (see deliver). Otherwise it
+// waits: for a change to the agents with the capability, for a slot freed
+// at one of them (each freed slot wakes one waiter, the longest waiting),
+// and, while breakers are open, for AgentPoll. An action that waits only
+// because the agents are busy waits as long as it takes: that is
+// backpressure, and the outbox grows meanwhile. One that waits for want
+// of a usable agent (none live, or breakers open) is dead-lettered after
+// AgentWait.
 func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, avoid string) (p agent.Profile, l lease, reason string, err error) {
 	var deadline *time.Timer
+	var w *slotWaiter
 	buf := d.profiles.Get().(*[]agent.Profile)
 	defer d.profiles.Put(buf)
-	var changed, freed <-chan struct{}
+	defer func() {
+		if w != nil {
+			d.m.waiting.Add(-1)
+			d.leaveQueue(w)
+		}
+	}()
 	for {
-		if deadline != nil {
+		var changed <-chan struct{}
+		if w != nil {
 			// Waiting: what wakes the wait is taken before looking, so
 			// that no change after the look goes unseen.
 			changed = d.dir.ChangedFor(caps[0])
-			d.mu.Lock()
-			freed = d.mu.freed
-			d.mu.Unlock()
+			d.joinQueue(w)
 		}
 		agents := d.dir.AppendDiscover((*buf)[:0], caps)
 		*buf = agents
 		// The agent that failed the last attempt comes last: a retry
 		// goes to another agent when one can take it.
-		last := -1
+		last, busy, refused := -1, false, false
+		try := func(i int) bool {
+			var st int
+			l, st = d.takeSlot(&agents[i])
+			switch st {
+			case slotFull:
+				busy = true
+			case slotRefused:
+				refused = true
+			}
+			if st == slotTaken {
+				p = agents[i]
+				return true
+			}
+			return false
+		}
 		for i := range agents {
 			if agents[i].ID == avoid {
 				last = i
 				continue
 			}
-			if l, ok := d.takeSlot(agents[i].ID); ok {
-				return agents[i], l, "", nil
+			if try(i) {
+				return p, l, "", nil
 			}
 		}
-		if last >= 0 {
-			if l, ok := d.takeSlot(agents[last].ID); ok {
-				return agents[last], l, "", nil
+		if last >= 0 && try(last) {
+			return p, l, "", nil
+		}
+		if w == nil {
+			if mayPark && d.park() {
+				return agent.Profile{}, lease{}, "", errParked
 			}
-		}
-		if deadline == nil && mayPark && len(agents) == 0 && d.park() {
-			return agent.Profile{}, lease{}, "", errParked
-		}
-		if deadline == nil {
-			// Count as waiting first, then look once more: a slot freed
-			// from now on wakes us (freeSlot skips the wake-up while no
-			// one waits).
+			// Count as waiting and join the queue, then look once more:
+			// a slot freed from then on wakes us (release wakes no one
+			// while no one waits).
 			deadline = time.NewTimer(d.cfg.AgentWait)
 			defer deadline.Stop()
+			w = &slotWaiter{ch: make(chan struct{}, 1), capability: caps[0]}
 			d.m.waiting.Add(1)
-			defer d.m.waiting.Add(-1)
 			continue
 		}
-		// Busy agents and open breakers change with time alone; with no
-		// agent at all, a freed slot is no use, nor is time: only a change
-		// to an agent with the capability can bring one.
+		// An open breaker changes with time alone.
 		var poll *time.Timer
 		var pollC <-chan time.Time
-		if len(agents) == 0 {
-			freed = nil
-		} else {
+		if refused {
 			poll = time.NewTimer(d.cfg.AgentPoll)
 			pollC = poll.C
 		}
 		select {
 		case <-changed:
-		case <-freed:
+		case <-w.ch:
 		case <-pollC:
 		case <-deadline.C:
-			if len(agents) == 0 {
+			switch {
+			case busy:
+				deadline.Reset(d.cfg.AgentWait) // backpressure: wait on
+			case len(agents) == 0:
 				return agent.Profile{}, lease{}, ReasonNoAgent, fmt.Errorf("no live agent with capability %q within %v", caps[0], d.cfg.AgentWait)
+			default:
+				return agent.Profile{}, lease{}, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: the breakers of all %d are open", caps[0], d.cfg.AgentWait, len(agents))
 			}
-			return agent.Profile{}, lease{}, ReasonUnavailable, fmt.Errorf("no usable agent with capability %q within %v: %d busy or with an open breaker", caps[0], d.cfg.AgentWait, len(agents))
 		case <-ctx.Done():
 			return agent.Profile{}, lease{}, "", ctx.Err()
 		}
@@ -578,14 +612,21 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, a
 	}
 }
 
-// takeSlot takes a slot of agent id and its breaker's permission, if both
+// What takeSlot found.
+const (
+	slotTaken   = iota
+	slotFull    // every slot of the agent is in use
+	slotRefused // its breaker refused
+)
+
+// takeSlot takes a slot of agent p and its breaker's permission, if both
 // are to be had.
-func (d *Dispatcher) takeSlot(id string) (lease, bool) {
-	st := d.agent(id)
+func (d *Dispatcher) takeSlot(p *agent.Profile) (lease, int) {
+	st := d.agent(p.ID)
 	select {
 	case st.slots <- struct{}{}:
 	default:
-		return lease{}, false
+		return lease{}, slotFull
 	}
 	done, err := st.breaker.Allow()
 	if err != nil {
@@ -594,9 +635,9 @@ func (d *Dispatcher) takeSlot(id string) (lease, bool) {
 		// them would send them straight back here while the breaker
 		// stays open.
 		<-st.slots
-		return lease{}, false
+		return lease{}, slotRefused
 	}
-	return lease{st, done}, true
+	return lease{st, done, p.Capabilities}, slotTaken
 }
 
 // lease is an agent's slot and its breaker's permission, taken by acquire
@@ -604,23 +645,83 @@ func (d *Dispatcher) takeSlot(id string) (lease, bool) {
 type lease struct {
 	st   *agentState
 	done func(error) // the breaker's
+	caps []string    // the agent's capabilities, whose waiters its slot may serve
 }
 
 // release gives l back with the outcome of its attempt.
 func (d *Dispatcher) release(l lease, err error) {
 	l.done(err)
-	d.freeSlot(l.st)
-}
-
-func (d *Dispatcher) freeSlot(st *agentState) {
-	<-st.slots
+	<-l.st.slots
 	if d.m.waiting.Load() == 0 {
 		return // nobody to wake
 	}
 	d.mu.Lock()
-	close(d.mu.freed)
-	d.mu.freed = make(chan struct{})
+	for _, c := range l.caps {
+		d.wakeLocked(c)
+	}
 	d.mu.Unlock()
+}
+
+// slotWaiter is an action waiting for an agent with its capability.
+type slotWaiter struct {
+	ch         chan struct{} // 1-buffered; a slot freed for it, or a wake passed on
+	capability string
+	elem       *list.Element // in Dispatcher.mu.waiters[capability]; nil when out; guarded by mu
+}
+
+// joinQueue puts w at the end of its capability's queue, unless it is in
+// it.
+func (d *Dispatcher) joinQueue(w *slotWaiter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w.elem != nil {
+		return
+	}
+	q := d.mu.waiters[w.capability]
+	if q == nil {
+		q = list.New()
+		d.mu.waiters[w.capability] = q
+	}
+	w.elem = q.PushBack(w)
+}
+
+// leaveQueue takes w out of its queue for good. A wake-up it was sent and
+// did not use goes to the next waiter.
+func (d *Dispatcher) leaveQueue(w *slotWaiter) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w.elem != nil {
+		d.removeLocked(w)
+	}
+	select {
+	case <-w.ch:
+		d.wakeLocked(w.capability)
+	default:
+	}
+}
+
+// wakeLocked wakes the first waiter for capability, taking it out of the
+// queue.
+func (d *Dispatcher) wakeLocked(capability string) {
+	q := d.mu.waiters[capability]
+	if q == nil {
+		return
+	}
+	w := q.Front().Value.(*slotWaiter)
+	d.removeLocked(w)
+	select {
+	case w.ch <- struct{}{}:
+	default: // woken already
+	}
+}
+
+func (d *Dispatcher) removeLocked(w *slotWaiter) {
+	q := d.mu.waiters[w.capability]
+	q.Remove(w.elem)
+	w.elem = nil
+	if q.Len() == 0 {
+		delete(d.mu.waiters, w.capability)
+	}
 }
 
 // agent returns the state of agent id, made on first use.

@@ -577,3 +577,69 @@ func TestRefusedResultsStillDeliver(t *testing.T) {
 		t.Fatalf("%d refused, %d failed attempts, %d calls; want 1, 0, 1", m.ResultsRefused, m.FailedAttempts, calls.Load())
 	}
 }
+
+// TestSlowAgentIsBackpressure: a healthy agent slower than the actions
+// coming for it makes them wait, outside the workers, as long as it takes
+// — none is dead-lettered — and the actions of another capability go
+// ahead of them.
+func TestSlowAgentIsBackpressure(t *testing.T) {
+	cfg := fast()
+	cfg.MaxPerAgent = 2
+	cfg.MaxInFlight = 4
+	cfg.AgentWait = 150 * time.Millisecond // far less than the slow agent's queue takes
+	r := newRig(t, nil, cfg)
+	r.agent("slow", "slowcap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		time.Sleep(40 * time.Millisecond)
+		return dispatch.Result{}, nil
+	})
+	rc := &recorder{}
+	r.agent("quick", "quickcap", 0, rc.handle)
+	const slow = 16 // 8 rounds of 2 at 40 ms: 320 ms, twice AgentWait
+	for i := range slow {
+		r.action(fmt.Sprintf("slow-%02d", i), "slowcap", 0)
+	}
+	r.action("quick", "quickcap", 0)
+	start := time.Now()
+	r.start()
+	waitFor(t, "the quick action", func() bool { return len(rc.messages()) == 1 })
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("the quick action waited %v behind the slow agent's queue", took)
+	}
+	waitFor(t, "the slow actions", func() bool { return r.d.Metrics().Delivered == slow+1 })
+	if dls := deadLetters(t, r.d); len(dls) != 0 {
+		t.Fatalf("%d dead letters (first: %s, %s); a busy agent is backpressure", len(dls), dls[0].Reason, dls[0].LastError)
+	}
+}
+
+// TestFreedSlotWakesOneWaiter: of the actions queued for a busy agent,
+// each freed slot wakes one, not all of them.
+func TestFreedSlotWakesOneWaiter(t *testing.T) {
+	cfg := fast()
+	cfg.MaxPerAgent = 2
+	cfg.AgentWait = 20 * time.Second
+	r := newRig(t, nil, cfg)
+	dir := &countingDirectory{Registry: r.reg}
+	var err error
+	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent("busy", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		time.Sleep(time.Millisecond)
+		return dispatch.Result{}, nil
+	})
+	const n = 300
+	for i := range n {
+		r.action(fmt.Sprint("act-", i), "cap", 0)
+	}
+	r.start()
+	waitFor(t, "the deliveries", func() bool { return r.d.Metrics().Delivered == n })
+	// Each action looks when it comes, when it starts to wait, and when
+	// a slot is freed for it, give or take a wake-up passed on; woken
+	// all at every freed slot, they would look some n*n/4 times.
+	looks := dir.discoveries.Load()
+	if looks > 5*n {
+		t.Fatalf("%d looks for an agent to deliver %d actions through 2 slots", looks, n)
+	}
+	t.Logf("%d looks for %d actions", looks, n)
+}
