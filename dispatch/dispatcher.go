@@ -390,8 +390,14 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 	}
 	var lastErr error
 	var lastAgent string
+	// avoid is the agent the next attempt goes to only if no other can
+	// take it: the one that just failed, unless its attempt ran out of
+	// time — it may be working on the action still, and the same agent
+	// can resume or deduplicate it (an A2A task is followed, a webhook
+	// sees the same idempotency key) where another would start over.
+	var avoid string
 	for attempt := 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1, lastAgent)
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1, avoid)
 		if err == errParked {
 			return true
 		}
@@ -444,8 +450,10 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 		} else {
 			actx := dl.after(timeout)
 			res, err = tr.Deliver(actx, del)
+			avoid = p.ID
 			if err != nil && actx.Err() != nil && work.Err() == nil {
 				err = fmt.Errorf("deadline of %v passed: %w", timeout, err)
+				avoid = ""
 			}
 		}
 		took := time.Since(began)

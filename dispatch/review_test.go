@@ -643,3 +643,28 @@ func TestFreedSlotWakesOneWaiter(t *testing.T) {
 	}
 	t.Logf("%d looks for %d actions", looks, n)
 }
+
+// TestRetryAfterDeadlineReturnsToTheAgent: after an attempt that ran out
+// of time the next goes to the best agent even if it is the same one,
+// which may be working on the action still and can resume it.
+func TestRetryAfterDeadlineReturnsToTheAgent(t *testing.T) {
+	cfg := fast()
+	cfg.Timeout = 50 * time.Millisecond
+	r := newRig(t, nil, cfg)
+	var calls atomic.Int64
+	r.agent("slow", "cap", 0.1, func(ctx context.Context, _ *dispatch.Delivery) (dispatch.Result, error) {
+		if calls.Add(1) == 1 {
+			<-ctx.Done()
+			return dispatch.Result{}, ctx.Err()
+		}
+		return dispatch.Result{}, nil
+	})
+	rc := &recorder{}
+	r.agent("other", "cap", 0.5, rc.handle)
+	r.start()
+	r.action("act", "cap", 0)
+	waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+	if n := calls.Load(); n != 2 || len(rc.messages()) != 0 {
+		t.Fatalf("the timed-out agent had %d attempts and the other %d; want 2 and 0", n, len(rc.messages()))
+	}
+}
