@@ -163,9 +163,12 @@ func (c A2AConfig) withDefaults() A2AConfig {
 //	{"error":{"code":"invalid_field","message":"…","field":"message.parts[0].data.events[1].time"}}
 //
 // The codes are those of POST /v1/events; fields name the JSON path in
-// the request (message.parts[i].data…, message.metadata.stream,
-// metadata.expected_version). Requests that are not a valid message/send
-// call are answered with the JSON-RPC errors of the protocol; so are
+// the request (message.parts[i].data…, and message.metadata.stream or
+// metadata.expected_version: the metadata the value was read from).
+// Requests that are not a valid message/send call are answered with the
+// JSON-RPC errors of the protocol: -32700 for JSON that does not parse,
+// -32602 for params that do not fit the method (a data part whose data
+// is not an object, a member of the wrong type); so are
 // faults of the server (internal error, -32603) and a closed store
 // (server error, -32000), which a retry may cure. A body over
 // Config.MaxBodyBytes is refused with the API's HTTP 413 error before
@@ -201,9 +204,11 @@ func (s *Server) MountA2A(cfg A2AConfig) error {
 		h.Set("Cache-Control", "max-age=300")
 		writeRaw(w, http.StatusOK, card)
 	})
-	s.Handle("GET "+AgentCardPath, cardHandler)
-	s.Handle("OPTIONS "+AgentCardPath, cardHandler)
-	s.route("POST "+A2APath, s.serveA2A)
+	// The card is a public document, fetched like a file: parameters
+	// are not checked.
+	s.mount("GET "+AgentCardPath, anyParams, cardHandler)
+	s.mount("OPTIONS "+AgentCardPath, anyParams, cardHandler)
+	s.route("POST "+A2APath, takesNone, s.serveA2A)
 	return nil
 }
 
@@ -266,7 +271,7 @@ func a2aCard(cfg A2AConfig) *a2a.AgentCard {
 // body, so event data is taken from the exact JSON the client sent
 // rather than from the SDK's decoding (which turns numbers into float64
 // and reorders object members).
-func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	if mt := mediaType(r.Header.Get("Content-Type")); !isJSONMediaType(mt) {
 		return errorf(CodeUnsupportedMediaType, "", "want Content-Type application/json, got %q", r.Header.Get("Content-Type"))
 	}
@@ -280,19 +285,120 @@ func (s *Server) serveA2A(w http.ResponseWriter, r *http.Request) error {
 	body := bytes.Clone(*bp)
 	putBody(bp)
 
+	call := &a2aCall{s: s, body: body}
+	if stub, err := a2aCheckParams(body); err != nil {
+		// The SDK would answer params of the wrong shape with a parse
+		// error (-32700), which JSON-RPC keeps for JSON that does not
+		// parse. Hand it params that decode, and answer invalid params
+		// (-32602) from the call, in the reply the method has.
+		call.paramsErr = err
+		body = stub
+	}
 	r2 := r.WithContext(a2alog.WithLogger(r.Context(), s.log))
 	r2.Body = io.NopCloser(bytes.NewReader(body))
 	r2.ContentLength = int64(len(body))
 	w.Header().Set("Content-Type", contentTypeJSON) // the SDK sets none; SSE replies set their own
-	a2asrv.NewJSONRPCHandler(&a2aCall{s: s, body: body}).ServeHTTP(w, r2)
+	a2asrv.NewJSONRPCHandler(call).ServeHTTP(w, r2)
 	return nil
+}
+
+// a2aCheckParams checks the params of a message/send or message/stream
+// request against the shape the protocol gives them. When they do not
+// fit, it returns an error wrapping a2a.ErrInvalidParams that names the
+// member at fault, and the request with empty params for the SDK to
+// decode. Requests that are not JSON, or call other methods, are left to
+// the SDK.
+func a2aCheckParams(body []byte) ([]byte, error) {
+	var req struct {
+		JSONRPC json.RawMessage `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params"`
+	}
+	// Decoded as the SDK decodes it: the first JSON value of the body.
+	if err := json.NewDecoder(bytes.NewReader(body)).Decode(&req); err != nil ||
+		(req.Method != "message/send" && req.Method != "message/stream") || len(req.Params) == 0 {
+		return nil, nil
+	}
+	err := a2aDataParts(req.Params)
+	if err == nil {
+		var p a2a.MessageSendParams
+		var te *json.UnmarshalTypeError
+		switch perr := json.Unmarshal(req.Params, &p); {
+		case perr == nil:
+			return nil, nil
+		case errors.As(perr, &te):
+			field := "params"
+			if te.Field != "" {
+				field = te.Field
+			}
+			err = fmt.Errorf("%s: %s", field, typeMismatch(te))
+		default:
+			err = errors.New(strings.TrimPrefix(perr.Error(), "json: "))
+		}
+	}
+	stub := map[string]any{"jsonrpc": req.JSONRPC, "method": req.Method, "params": struct{}{}}
+	if req.ID != nil {
+		stub["id"] = req.ID
+	}
+	b, merr := json.Marshal(stub)
+	if merr != nil {
+		return nil, nil
+	}
+	return b, fmt.Errorf("%w: %w", err, a2a.ErrInvalidParams)
+}
+
+// a2aDataParts checks that every data part of a message's params holds a
+// JSON object, as the protocol has it, and names the first that does not.
+func a2aDataParts(params json.RawMessage) error {
+	var p struct {
+		Message struct {
+			Parts []rawPart `json:"parts"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil // the SDK's decoding says what is wrong
+	}
+	for i, part := range p.Message.Parts {
+		if part.Kind != "data" {
+			continue
+		}
+		field := "message.parts[" + strconv.Itoa(i) + "].data"
+		data := bytes.TrimSpace(part.Data)
+		if len(data) == 0 {
+			return fmt.Errorf("%s: required: a CloudEvent, or {\"events\":[…]}", field)
+		}
+		if data[0] != '{' {
+			return fmt.Errorf("%s: want a JSON object (a CloudEvent, or {\"events\":[…]}), got %s", field, jsonKindOf(data))
+		}
+	}
+	return nil
+}
+
+// jsonKindOf names the JSON type of the value that starts data, for
+// messages.
+func jsonKindOf(data []byte) string {
+	switch data[0] {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case '{':
+		return "an object"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 // a2aCall is the a2asrv.RequestHandler of one JSON-RPC request. It holds
 // no state beyond the request: tasks end in the reply and are not kept.
 type a2aCall struct {
-	s    *Server
-	body []byte // the request as received
+	s         *Server
+	body      []byte // the request as received
+	paramsErr error  // the params do not fit the method: invalid params
 }
 
 var _ a2asrv.RequestHandler = (*a2aCall)(nil)
@@ -382,6 +488,9 @@ type rawPart struct {
 // error of input the API refuses. The error result is for requests that
 // are not a valid call and for faults of the server.
 func (c *a2aCall) publish(ctx context.Context, params *a2a.MessageSendParams) (*a2a.Task, error) {
+	if c.paramsErr != nil {
+		return nil, c.paramsErr
+	}
 	if params == nil || params.Message == nil {
 		return nil, fmt.Errorf("params.message is required: %w", a2a.ErrInvalidParams)
 	}
@@ -398,13 +507,14 @@ func (c *a2aCall) publish(ctx context.Context, params *a2a.MessageSendParams) (*
 	}
 
 	events, paths, err := c.s.a2aEvents(msg, parts)
+	evField := "message.metadata." + a2aMetaExpectedVersion // where expected_version came from
 	if err == nil {
 		var (
 			stream   string
 			expected store.ExpectedVersion
 			pos      []store.Position
 		)
-		stream, expected, err = a2aTarget(params, events)
+		stream, expected, evField, err = c.s.a2aTarget(params, events)
 		if err == nil {
 			pos, err = c.s.cfg.Store.Append(ctx, stream, expected, events)
 		}
@@ -413,7 +523,7 @@ func (c *a2aCall) publish(ctx context.Context, params *a2a.MessageSendParams) (*
 		}
 	}
 
-	ae, public := a2aErrorOf(err, paths)
+	ae, public := a2aErrorOf(err, paths, evField)
 	if !public {
 		level := slog.LevelError
 		if ctx.Err() != nil {
@@ -579,40 +689,49 @@ func derivedEventID(messageID, contextID, source string, index int) string {
 }
 
 // a2aTarget returns the stream and expected version of a message: from
-// its metadata, else the first event's correlation id and "any".
-func a2aTarget(params *a2a.MessageSendParams, events []*event.Event) (string, store.ExpectedVersion, error) {
-	expected := store.Any
+// its metadata, else the first event's correlation id and "any". evField
+// is the JSON path expected_version was read from, for the errors of the
+// append.
+func (s *Server) a2aTarget(params *a2a.MessageSendParams, events []*event.Event) (stream string, expected store.ExpectedVersion, evField string, err error) {
+	expected = store.Any
+	evField = "message.metadata." + a2aMetaExpectedVersion
 	v, field, err := a2aMeta(params, a2aMetaExpectedVersion)
 	if err != nil {
-		return "", 0, err
+		return "", 0, "", err
 	}
 	if v != nil {
+		evField = field
 		if expected, err = metaExpectedVersion(v, field); err != nil {
-			return "", 0, err
+			return "", 0, "", err
 		}
 	}
 	v, field, err = a2aMeta(params, a2aMetaStream)
 	if err != nil {
-		return "", 0, err
+		return "", 0, "", err
 	}
 	if v != nil {
 		stream, ok := v.(string)
 		if !ok {
-			return "", 0, errorf(event.CodeInvalidField, field, "want a string, got %s", jsonKind(v))
+			return "", 0, "", errorf(event.CodeInvalidField, field, "want a string, got %s", jsonKind(v))
 		}
 		if err := checkUserStream(stream); err != nil {
 			err.Field = field
-			return "", 0, err
+			return "", 0, "", err
 		}
-		return stream, expected, nil
+		return stream, expected, evField, nil
 	}
-	stream := events[0].CorrelationID
+	stream = events[0].CorrelationID
 	if err := checkUserStream(stream); err != nil {
-		err.Field = "metadata.stream"
+		if verr := s.validateEvents(events); verr != nil {
+			// The correlation id cannot name a stream: the event's fault,
+			// as the store reports it when a stream is given.
+			return "", 0, "", verr
+		}
+		err.Field = "message.metadata." + a2aMetaStream
 		err.Message += " (the stream defaults to the first event's correlation id; set metadata \"stream\")"
-		return "", 0, err
+		return "", 0, "", err
 	}
-	return stream, expected, nil
+	return stream, expected, evField, nil
 }
 
 // a2aMeta returns the metadata value key of the message, or of the
@@ -678,9 +797,10 @@ func jsonKind(v any) string {
 }
 
 // a2aErrorOf maps an error of a2aEvents, a2aTarget or the store's Append
-// to the API's error, naming events by their path in the request. The
-// second result is false for errors whose details the client must not see.
-func a2aErrorOf(err error, paths []string) (*apiError, bool) {
+// to the API's error, naming events by their path in the request and
+// expected_version by evField, where it was read from. The second result
+// is false for errors whose details the client must not see.
+func a2aErrorOf(err error, paths []string, evField string) (*apiError, bool) {
 	var (
 		ve *store.EventError
 		ce *store.ConflictError
@@ -701,7 +821,7 @@ func a2aErrorOf(err error, paths []string) (*apiError, bool) {
 		return &apiError{Code: ae.Code, Field: joinField(path(ce.Index), "id"), Message: ae.Message}, public
 	case errors.As(err, &vv):
 		ae, public := errorOf(err, "")
-		return &apiError{Code: ae.Code, Field: "metadata.expected_version", Message: ae.Message}, public
+		return &apiError{Code: ae.Code, Field: evField, Message: ae.Message}, public
 	}
 	return errorOf(err, "")
 }

@@ -444,8 +444,14 @@ func TestA2APublishBatch(t *testing.T) {
 	msg = dataMsg(map[string]any{"events": []any{ce("d-1", "x.y", "", nil), ce("d-2", "x.y", "", nil)}})
 	msg.Metadata = map[string]any{"stream": "stock", "expected_version": 2}
 	te := taskError(t, e.send(msg, nil))
+	if te.Code != store.CodeWrongVersion || te.Field != "message.metadata.expected_version" {
+		t.Errorf("error = %+v, want %s at message.metadata.expected_version, where it was given", te, store.CodeWrongVersion)
+	}
+	// The same in the request's metadata: the error names that.
+	msg.Metadata = nil
+	te = taskError(t, e.send(msg, map[string]any{"stream": "stock", "expected_version": "2"}))
 	if te.Code != store.CodeWrongVersion || te.Field != "metadata.expected_version" {
-		t.Errorf("error = %+v, want %s at metadata.expected_version", te, store.CodeWrongVersion)
+		t.Errorf("error = %+v, want %s at metadata.expected_version, where it was given", te, store.CodeWrongVersion)
 	}
 	if h := e.head(); h != 6 {
 		t.Errorf("head = %d after a refused batch, want 6", h)
@@ -478,7 +484,7 @@ func TestA2ARejects(t *testing.T) {
 		{"too large", dataMsg(ce("", "a.b", "", map[string]any{"blob": strings.Repeat("x", 2000)})), nil, event.CodeTooLarge, "message.parts[0].data"},
 		{"too many", dataMsg(map[string]any{"events": []any{good, good, good, good}}), nil, store.CodeBatchTooLarge, "message.parts[0].data.events[3]"},
 		{"reserved stream", withMeta(dataMsg(good), map[string]any{"stream": "$agents"}), nil, server.CodeReservedStream, "message.metadata.stream"},
-		{"correlation as stream", dataMsg(ce("", "a.b", "$sys", nil)), nil, server.CodeReservedStream, "metadata.stream"},
+		{"correlation as stream", dataMsg(ce("", "a.b", "$sys", nil)), nil, server.CodeReservedStream, "message.metadata.stream"},
 		{"stream not a string", dataMsg(good), map[string]any{"stream": 5}, event.CodeInvalidField, "metadata.stream"},
 		{"bad expected version", withMeta(dataMsg(good), map[string]any{"expected_version": "latest"}), nil, event.CodeInvalidField, "message.metadata.expected_version"},
 		{"negative expected version", dataMsg(good), map[string]any{"expected_version": -1}, event.CodeInvalidField, "metadata.expected_version"},
@@ -667,5 +673,57 @@ func BenchmarkA2APublish(b *testing.B) {
 		if _, err := e.client.SendMessage(ctx, params); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Params that do not fit message/send are invalid params (-32602), in the
+// reply the method has; -32700 stays for JSON that does not parse.
+func TestA2AParamsOfTheWrongShape(t *testing.T) {
+	e := newA2AEnv(t, server.Config{})
+	for _, c := range []struct{ name, parts, want string }{
+		{"data a string", `[{"kind":"data","data":"an event"}]`, "message.parts[0].data"},
+		{"data an array", `[{"kind":"text","text":"hi"},{"kind":"data","data":[{"type":"t"}]}]`, "message.parts[1].data"},
+		{"data null", `[{"kind":"data","data":null}]`, "message.parts[0].data"},
+		{"text a number", `[{"kind":"text","text":5}]`, "message.parts.text"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := `{"jsonrpc":"2.0","id":"r-1","method":"message/send","params":{"message":{"messageId":"m","role":"user","parts":` + c.parts + `}}}`
+			status, b := e.rpc("application/json", body)
+			if status != http.StatusOK || rpcErrorCode(t, b) != -32602 {
+				t.Fatalf("%d %s, want a JSON-RPC invalid params error", status, b)
+			}
+			if !bytes.Contains(b, []byte(c.want)) || !bytes.Contains(b, []byte(`"id":"r-1"`)) {
+				t.Errorf("reply %s does not name %s, or lost the id", b, c.want)
+			}
+		})
+	}
+	// message/stream answers in its own form: one event with the error.
+	body := `{"jsonrpc":"2.0","id":2,"method":"message/stream","params":{"message":{"messageId":"m","role":"user","parts":[{"kind":"data","data":"x"}]}}}`
+	status, b := e.rpc("application/json", body)
+	data, ok := bytes.CutPrefix(b[bytes.Index(b, []byte("data: ")):], []byte("data: "))
+	if status != http.StatusOK || !ok || rpcErrorCode(t, bytes.TrimSpace(data)) != -32602 {
+		t.Errorf("message/stream: %d %s, want an event with invalid params", status, b)
+	}
+	if h := e.head(); h != 0 {
+		t.Errorf("head = %d, want 0", h)
+	}
+}
+
+// A correlation id that cannot name a stream is the event's fault, at its
+// place in the message.
+func TestA2ABadCorrelation(t *testing.T) {
+	e := newA2AEnv(t, server.Config{})
+	for _, meta := range []map[string]any{nil, {"stream": "given"}} {
+		te := taskError(t, e.send(dataMsg(ce("", "a.b", "c-1", nil), ce("", "a.b", "bad\x01id", nil)), meta))
+		if te.Code != event.CodeInvalidField || te.Field != "message.parts[1].data.correlationid" {
+			t.Errorf("metadata %v: error = %+v, want invalid_field at message.parts[1].data.correlationid", meta, te)
+		}
+		te = taskError(t, e.send(dataMsg(ce("", "a.b", "bad\x01id", nil)), meta))
+		if te.Code != event.CodeInvalidField || te.Field != "message.parts[0].data.correlationid" {
+			t.Errorf("metadata %v: error = %+v, want invalid_field at message.parts[0].data.correlationid", meta, te)
+		}
+	}
+	if h := e.head(); h != 0 {
+		t.Errorf("head = %d, want 0", h)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/choreohq/choreo/dispatch"
@@ -16,11 +17,7 @@ import (
 var actionStatuses = []string{view.StatusPending, view.StatusDelivered, view.StatusDeadLettered, view.StatusDiscarded}
 
 func (s *Server) routeActions(v *view.Actions) {
-	s.route("GET /v1/actions", func(w http.ResponseWriter, r *http.Request) error {
-		q, err := parseQuery(r, []string{"correlation", "status", "limit"})
-		if err != nil {
-			return err
-		}
+	s.route("GET /v1/actions", takes("correlation", "status", "limit"), func(w http.ResponseWriter, r *http.Request, q url.Values) error {
 		limit, err := queryLimit(q, defaultLimit, maxLimit)
 		if err != nil {
 			return err
@@ -32,7 +29,7 @@ func (s *Server) routeActions(v *view.Actions) {
 		writeJSON(w, http.StatusOK, map[string]any{"actions": v.List(view.Filter{Correlation: q.Get("correlation"), Status: status, Limit: limit})})
 		return nil
 	})
-	s.route("GET /v1/actions/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	s.route("GET /v1/actions/{id}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		a, ok := v.Get(r.PathValue("id"))
 		if !ok {
 			return errorf(CodeNotFound, "id", "no action %q among the recent ones", r.PathValue("id"))
@@ -44,11 +41,8 @@ func (s *Server) routeActions(v *view.Actions) {
 
 func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 	notReady := errorf(CodeNotReady, "", "the dead-letter queue is being rebuilt from the log; retry shortly")
-	s.route("GET /v1/dlq", func(w http.ResponseWriter, r *http.Request) error {
-		q, err := parseQuery(r, []string{"reason", "limit", "after"})
-		if err != nil {
-			return err
-		}
+	s.route("GET /v1/dlq", takes("reason", "limit", "after"), func(w http.ResponseWriter, r *http.Request, q url.Values) error {
+		var err error
 		f := dispatch.DLQFilter{Reason: q.Get("reason")}
 		if f.Reason != "" && !contains(dlqReasons, f.Reason) {
 			return errorf(CodeInvalidQuery, "reason", "reason must be one of %v", dlqReasons)
@@ -77,7 +71,7 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 		writeJSON(w, http.StatusOK, doc)
 		return nil
 	})
-	s.route("GET /v1/dlq/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	s.route("GET /v1/dlq/{id}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		if !d.Recovered() {
 			return notReady
 		}
@@ -92,7 +86,7 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 		return nil
 	})
 	take := func(verb string, f func(ctx context.Context, id string) error, status int) handlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) error {
+		return func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 			id := r.PathValue("id")
 			if err := f(r.Context(), id); err != nil {
 				if errors.Is(err, dispatch.ErrNotFound) {
@@ -107,16 +101,16 @@ func (s *Server) routeDLQ(d *dispatch.Dispatcher) {
 			return nil
 		}
 	}
-	s.route("POST /v1/dlq/{id}/retry", take("retried", d.Retry, http.StatusAccepted))
-	s.route("POST /v1/dlq/{id}/discard", take("discarded", d.Discard, http.StatusOK))
-	s.route("DELETE /v1/dlq/{id}", take("discarded", d.Discard, http.StatusOK))
+	s.route("POST /v1/dlq/{id}/retry", takesNone, take("retried", d.Retry, http.StatusAccepted))
+	s.route("POST /v1/dlq/{id}/discard", takesNone, take("discarded", d.Discard, http.StatusOK))
+	s.route("DELETE /v1/dlq/{id}", takesNone, take("discarded", d.Discard, http.StatusOK))
 }
 
 // correlationLimit bounds the events GET /v1/correlations/{id} reads.
 const correlationLimit = 10_000
 
 func (s *Server) routeCorrelations(v *view.Actions) {
-	s.route("GET /v1/correlations/{id}", func(w http.ResponseWriter, r *http.Request) error {
+	s.route("GET /v1/correlations/{id}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		id := r.PathValue("id")
 		recs, err := s.cfg.Store.ReadStream(r.Context(), id, 0, correlationLimit)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/choreohq/choreo/choreography"
@@ -31,10 +32,7 @@ type deploymentJSON struct {
 }
 
 func (s *Server) routeChoreographies(m *deploy.Manager) {
-	s.route("PUT /v1/choreographies/{name}", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := parseQuery(r, nil); err != nil {
-			return err
-		}
+	s.route("PUT /v1/choreographies/{name}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		switch mt := mediaType(r.Header.Get("Content-Type")); {
 		case mt == "", isJSONMediaType(mt), strings.HasSuffix(mt, "yaml"), mt == "text/plain":
 		default:
@@ -57,10 +55,7 @@ func (s *Server) routeChoreographies(m *deploy.Manager) {
 		writeJSON(w, status, deploymentJSON{Deployment: d, Changed: &changed})
 		return nil
 	})
-	s.route("GET /v1/choreographies", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := parseQuery(r, nil); err != nil {
-			return err
-		}
+	s.route("GET /v1/choreographies", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		list := m.List()
 		out := make([]deploymentJSON, len(list))
 		for i, d := range list {
@@ -69,10 +64,7 @@ func (s *Server) routeChoreographies(m *deploy.Manager) {
 		writeJSON(w, http.StatusOK, map[string]any{"choreographies": out})
 		return nil
 	})
-	s.route("GET /v1/choreographies/{name}", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := parseQuery(r, nil); err != nil {
-			return err
-		}
+	s.route("GET /v1/choreographies/{name}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		d, ok := m.Get(r.PathValue("name"))
 		if !ok {
 			return errorf(CodeNotFound, "name", "no choreography %q is deployed", r.PathValue("name"))
@@ -80,7 +72,7 @@ func (s *Server) routeChoreographies(m *deploy.Manager) {
 		writeJSON(w, http.StatusOK, deploymentJSON{Deployment: d, Source: string(d.Source)})
 		return nil
 	})
-	s.route("GET /v1/choreographies/{name}/versions", func(w http.ResponseWriter, r *http.Request) error {
+	s.route("GET /v1/choreographies/{name}/versions", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		h := m.History(r.PathValue("name"))
 		if len(h) == 0 {
 			return errorf(CodeNotFound, "name", "choreography %q was never deployed", r.PathValue("name"))
@@ -92,7 +84,7 @@ func (s *Server) routeChoreographies(m *deploy.Manager) {
 		writeJSON(w, http.StatusOK, map[string]any{"versions": out})
 		return nil
 	})
-	s.route("DELETE /v1/choreographies/{name}", func(w http.ResponseWriter, r *http.Request) error {
+	s.route("DELETE /v1/choreographies/{name}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		if err := m.Remove(r.Context(), r.PathValue("name")); err != nil {
 			return s.deployError(w, err)
 		}

@@ -249,7 +249,11 @@ func decodeBinaryMode(h http.Header, body []byte) (*event.Event, error) {
 			var buf bytes.Buffer
 			buf.Grow(len(body))
 			if err := json.Compact(&buf, body); err != nil {
-				return nil, errorf(event.CodeInvalidField, "data", "the body is not JSON, but Content-Type %q says JSON: %v", contentTypeOrDefault(e.DataContentType), err)
+				if e.DataContentType == "" {
+					return nil, errorf(event.CodeInvalidField, "data",
+						"the body is not JSON (%v): without a Content-Type header the data is taken to be JSON; send the data's Content-Type", err)
+				}
+				return nil, errorf(event.CodeInvalidField, "data", "the body is not JSON, but Content-Type %q says JSON: %v", e.DataContentType, err)
 			}
 			e.Data = buf.Bytes()
 		} else {
@@ -259,11 +263,16 @@ func decodeBinaryMode(h http.Header, body []byte) (*event.Event, error) {
 	return e, nil
 }
 
-func contentTypeOrDefault(ct string) string {
-	if ct == "" {
-		return mediaJSON
+// ceHeader returns the name of a ce-* header of h, the lowest in order,
+// or "" when it has none.
+func ceHeader(h http.Header) string {
+	name := ""
+	for k := range h {
+		if len(k) > 3 && strings.EqualFold(k[:3], "ce-") && (name == "" || k < name) {
+			name = k
+		}
 	}
-	return ct
+	return strings.ToLower(name)
 }
 
 // headerValue percent-decodes the value of header ce-name.

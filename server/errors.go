@@ -18,6 +18,7 @@ var ErrClosed = errors.New("server: closed")
 const (
 	CodeBodyTooLarge         = "body_too_large"         // the request body is over Config.MaxBodyBytes
 	CodeUnsupportedMediaType = "unsupported_media_type" // the Content-Type is not one the endpoint reads
+	CodeUnsupportedEncoding  = "unsupported_encoding"   // the body has a Content-Encoding (gzip…): bodies are read as sent
 	CodeInvalidQuery         = "invalid_query"          // a query parameter is unknown or malformed
 	CodeInvalidHeader        = "invalid_header"         // a request header is malformed
 	CodeNotFound             = store.CodeNotFound       // no such route or resource
@@ -46,6 +47,7 @@ var statusOf = map[string]int{
 	store.CodeInternal:               http.StatusInternalServerError,
 	CodeBodyTooLarge:                 http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,
+	CodeUnsupportedEncoding:          http.StatusUnsupportedMediaType,
 	CodeInvalidQuery:                 http.StatusBadRequest,
 	CodeInvalidHeader:                http.StatusBadRequest,
 	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -29,19 +30,15 @@ var (
 )
 
 func (s *Server) routeEvents() {
-	s.route("POST /v1/events", s.publish)
-	s.route("GET /v1/events", s.readAll)
-	s.route("GET /v1/events/{id...}", s.getEvent)
-	s.route("GET /v1/streams/{stream...}", s.readStream)
+	s.route("POST /v1/events", takes(publishParams...), s.publish)
+	s.route("GET /v1/events", takes(readParams...), s.readAll)
+	s.route("GET /v1/events/{id...}", takesNone, s.getEvent)
+	s.route("GET /v1/streams/{stream...}", takes(readParams...), s.readStream)
 }
 
 // publish serves POST /v1/events: one event (structured or binary mode)
 // or an atomic batch, appended to one stream.
-func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r, publishParams)
-	if err != nil {
-		return err
-	}
+func (s *Server) publish(w http.ResponseWriter, r *http.Request, q url.Values) error {
 	expected, err := parseExpectedVersion(q)
 	if err != nil {
 		return err
@@ -67,6 +64,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 		binary = true
 	case mt == mediaJSON:
 		mode = structuredAuto
+	case ceHeader(r.Header) != "":
+		return errorf(event.CodeMissingField, "specversion",
+			"binary mode needs the header ce-specversion (1.0): the request has %s but no ce-specversion", ceHeader(r.Header))
 	default:
 		return errorf(CodeUnsupportedMediaType, "", "Content-Type %q: want %s, %s, %s, or binary mode (ce-* headers)",
 			ct, mediaCloudEvent, mediaCloudEvents, mediaJSON)
@@ -104,6 +104,12 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if !hasStream {
 		stream = events[0].CorrelationID
 		if err := checkUserStream(stream); err != nil {
+			if verr := s.validateEvents(events); verr != nil {
+				// A correlation id (or the id it defaults to) that cannot
+				// name a stream is the event's fault: say so as the store
+				// would, had ?stream= been given.
+				return s.mapError(r, verr, prefix)
+			}
 			err.Message += " (the stream defaults to the first event's correlation id)"
 			return err
 		}
@@ -162,6 +168,17 @@ func (s *Server) checkEvent(e *event.Event) error {
 	return e.Validate(s.cfg.Limits)
 }
 
+// validateEvents validates events, completed by checkEvent, as the store's
+// Append will, and returns the first error as a *store.EventError.
+func (s *Server) validateEvents(events []*event.Event) error {
+	for i, e := range events {
+		if err := e.Validate(s.cfg.Limits); err != nil {
+			return &store.EventError{Index: i, Err: err}
+		}
+	}
+	return nil
+}
+
 // checkUserStream refuses stream names clients may not write to.
 func checkUserStream(stream string) *apiError {
 	if strings.HasPrefix(stream, "$") {
@@ -195,11 +212,7 @@ func parseExpectedVersion(q map[string][]string) (store.ExpectedVersion, error) 
 }
 
 // readAll serves GET /v1/events: a page of the log from a global position.
-func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r, readParams)
-	if err != nil {
-		return err
-	}
+func (s *Server) readAll(w http.ResponseWriter, r *http.Request, q url.Values) error {
 	from, err := queryUint(q, "from", 0)
 	if err != nil {
 		return err
@@ -222,14 +235,10 @@ func (s *Server) readAll(w http.ResponseWriter, r *http.Request) error {
 
 // readStream serves GET /v1/streams/{stream}: a page of one stream from a
 // stream position.
-func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) readStream(w http.ResponseWriter, r *http.Request, q url.Values) error {
 	stream := r.PathValue("stream")
 	if err := store.CheckStream(stream); err != nil {
 		return errorf(store.CodeInvalidStream, "stream", "%s", trimPrefix(err.Error()))
-	}
-	q, err := parseQuery(r, readParams)
-	if err != nil {
-		return err
 	}
 	from, err := queryUint(q, "from", 0)
 	if err != nil {
@@ -252,11 +261,8 @@ func (s *Server) readStream(w http.ResponseWriter, r *http.Request) error {
 }
 
 // getEvent serves GET /v1/events/{id}: one record by event id.
-func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	id := r.PathValue("id")
-	if _, err := parseQuery(r, nil); err != nil {
-		return err
-	}
 	if id == "" {
 		return errorf(CodeNotFound, "id", "no event id in the path")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -11,21 +12,22 @@ import (
 const readyTimeout = 5 * time.Second
 
 func (s *Server) routeHealth() {
-	s.route("GET /healthz", s.healthz)
-	s.route("GET /readyz", s.readyz)
+	// Probes may add parameters of their own; they are not checked.
+	s.route("GET /healthz", anyParams, s.healthz)
+	s.route("GET /readyz", anyParams, s.readyz)
 }
 
 var statusOK = []byte(`{"status":"ok"}` + "\n")
 
 // healthz serves GET /healthz: the process is alive and serving HTTP.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	writeRaw(w, http.StatusOK, statusOK)
 	return nil
 }
 
 // readyz serves GET /readyz: the server is not closing, the store answers
 // and Config.Ready passes.
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 	if s.closed() {
 		return errorf(CodeNotReady, "", "the server is shutting down")
 	}

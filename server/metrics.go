@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -17,10 +18,7 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 }
 
 func (s *Server) routeMetrics(f func() map[string]any) {
-	s.route("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) error {
-		if _, err := parseQuery(r, nil); err != nil {
-			return err
-		}
+	s.route("GET /v1/metrics", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		writeJSON(w, http.StatusOK, f())
 		return nil
 	})
@@ -28,7 +26,7 @@ func (s *Server) routeMetrics(f func() map[string]any) {
 
 // routePrometheus serves g in the Prometheus exposition format.
 func (s *Server) routePrometheus(g prometheus.Gatherer) {
-	s.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+	s.mount("GET /metrics", anyParams, promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      promLogger{s},
 		ErrorHandling: promhttp.ContinueOnError,
 	}))

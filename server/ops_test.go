@@ -230,3 +230,38 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Errors in agent documents name members by their JSON names and types
+// as JSON has them, never Go's.
+func TestAgentDocumentErrors(t *testing.T) {
+	e, _ := opsEnv(t)
+	wantStatus(t, e.send("POST", "/v1/agents", "application/json",
+		`{"id":"inv","capabilities":["x"],"endpoint":"inv","protocol":"inproc"}`), http.StatusCreated, "")
+	for _, c := range []struct{ path, body, field, msg string }{
+		{"/v1/agents", `{"load":"x"}`, "load", "want a number, got a string"},
+		{"/v1/agents", `[]`, "", "want an object, got an array"},
+		{"/v1/agents", `"inv"`, "", "want an object, got a string"},
+		{"/v1/agents", `{"capabilities":"x"}`, "capabilities", "want an array, got a string"},
+		{"/v1/agents", `{"capabilities":[1]}`, "capabilities", "want a string, got a number"},
+		{"/v1/agents", `{"metadata":[]}`, "metadata", "want an object, got an array"},
+		{"/v1/agents", `{"status":true}`, "status", "want a string, got a boolean"},
+		{"/v1/agents", `{"load":1e999}`, "load", "1e999 is out of range"},
+		{"/v1/agents/inv/heartbeat", `{"load":"x"}`, "load", "want a number, got a string"},
+		{"/v1/agents/inv/heartbeat", `{"status":[]}`, "status", "want a string, got an array"},
+		{"/v1/agents/inv/heartbeat", `[]`, "", "want an object, got an array"},
+	} {
+		r := e.send("POST", c.path, "application/json", c.body)
+		wantStatus(t, r, http.StatusBadRequest, "invalid_field")
+		got := r.err(t).Error
+		field := ""
+		if got.Field != nil {
+			field = *got.Field
+		}
+		if field != c.field || got.Message != c.msg {
+			t.Errorf("%s %s: field %q, message %q; want %q, %q", c.path, c.body, field, got.Message, c.field, c.msg)
+		}
+	}
+	// A whole profile, as the Go client sends it, still registers.
+	wantStatus(t, e.send("POST", "/v1/agents", "application/json",
+		`{"id":"inv","capabilities":["x"],"endpoint":"inv","protocol":"inproc","status":"active","load":0.1,"last_heartbeat":"0001-01-01T00:00:00Z"}`), http.StatusCreated, "")
+}

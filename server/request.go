@@ -2,11 +2,14 @@ package server
 
 import (
 	"bytes"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +33,9 @@ var bodyPool = sync.Pool{New: func() any {
 // it, into a pooled buffer. Give the buffer back with putBody once nothing
 // points into it.
 func (s *Server) readBody(r *http.Request) (*[]byte, error) {
+	if err := checkContentEncoding(r.Header); err != nil {
+		return nil, err
+	}
 	max := s.cfg.MaxBodyBytes
 	if r.ContentLength > max {
 		return nil, errorf(CodeBodyTooLarge, "", "the body is %d bytes, over the limit of %d", r.ContentLength, max)
@@ -70,6 +76,21 @@ func (s *Server) readBody(r *http.Request) (*[]byte, error) {
 		return nil, errorf(CodeBodyTooLarge, "", "the body is over the limit of %d bytes", max)
 	}
 	return bp, nil
+}
+
+// checkContentEncoding refuses a body with a content coding (gzip and the
+// like): the API reads bodies as they are, and would take a compressed
+// one for malformed.
+func checkContentEncoding(h http.Header) *apiError {
+	for _, v := range h.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return errorf(CodeUnsupportedEncoding, "Content-Encoding",
+					"Content-Encoding %q: bodies are read as sent, without a content coding; send the body uncompressed", c)
+			}
+		}
+	}
+	return nil
 }
 
 // putBody returns a body buffer to the pool.
@@ -118,7 +139,7 @@ func (s *Server) decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(*bp))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(err, reflect.TypeOf(v))
 	}
 	if dec.More() {
 		return errorf(event.CodeInvalidJSON, "", "unexpected data after the JSON value")
@@ -126,8 +147,10 @@ func (s *Server) decodeJSON(r *http.Request, v any) error {
 	return nil
 }
 
-// jsonError maps an encoding/json error to an *apiError.
-func jsonError(err error) *apiError {
+// jsonError maps an error of encoding/json decoding into a value of type
+// t to an *apiError, in the terms of the JSON document: members by their
+// JSON names, types as JSON has them.
+func jsonError(err error, t reflect.Type) *apiError {
 	var (
 		se *json.SyntaxError
 		te *json.UnmarshalTypeError
@@ -136,7 +159,7 @@ func jsonError(err error) *apiError {
 	case errors.As(err, &se):
 		return errorf(event.CodeInvalidJSON, "", "%s at offset %d", strings.TrimPrefix(se.Error(), "json: "), se.Offset)
 	case errors.As(err, &te):
-		return errorf(event.CodeInvalidField, te.Field, "want %s, got JSON %s", te.Type, te.Value)
+		return errorf(event.CodeInvalidField, jsonPath(t, te.Field), "%s", typeMismatch(te))
 	case errors.Is(err, io.EOF):
 		return errorf(event.CodeInvalidJSON, "", "empty body")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -150,11 +173,113 @@ func jsonError(err error) *apiError {
 	return errorf(event.CodeInvalidJSON, "", "%s", strings.TrimPrefix(msg, "json: "))
 }
 
-// parseQuery returns the request's query parameters, refusing names not
-// in allowed and repeats of those not in repeatable, so a misspelt
-// parameter is an error rather than silently ignored.
-func parseQuery(r *http.Request, allowed []string, repeatable ...string) (url.Values, error) {
-	if r.URL.RawQuery == "" {
+// typeMismatch says what a json.UnmarshalTypeError is about: "want a
+// number, got a string".
+func typeMismatch(te *json.UnmarshalTypeError) string {
+	want := jsonTypeName(te.Type)
+	if num, ok := strings.CutPrefix(te.Value, "number "); ok {
+		// A number that does not fit: a fraction for an integer, or
+		// out of range.
+		if want == "an integer" && strings.ContainsAny(num, ".eE") {
+			return "want an integer, got " + num
+		}
+		return num + " is out of range"
+	}
+	got := map[string]string{"string": "a string", "number": "a number", "bool": "a boolean",
+		"array": "an array", "object": "an object"}[te.Value]
+	if got == "" {
+		got = te.Value
+	}
+	return "want " + want + ", got " + got
+}
+
+// jsonTypeName names the JSON type a Go type is decoded from.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Implements(textUnmarshaler) || reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string" // base64
+		}
+		return "an array"
+	case reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a value"
+}
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// jsonPath turns the Field of a json.UnmarshalTypeError for a value of
+// type t into the path of JSON member names: encoding/json puts the Go
+// names of embedded structs in it too ("Profile.load" for "load").
+func jsonPath(t reflect.Type, field string) string {
+	if field == "" || t == nil {
+		return field
+	}
+	var out []string
+	for _, name := range strings.Split(field, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out = append(out, name)
+			t = nil
+			continue
+		}
+		if sf, ok := t.FieldByName(name); ok && sf.Anonymous {
+			t = sf.Type // an embedded struct: its members are the outer one's
+			continue
+		}
+		out = append(out, name)
+		t = memberType(t, name)
+	}
+	return strings.Join(out, ".")
+}
+
+// memberType returns the type of the member of struct t with JSON name
+// name, nil when there is none.
+func memberType(t reflect.Type, name string) reflect.Type {
+	for _, sf := range reflect.VisibleFields(t) {
+		if sf.Anonymous || !sf.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if tag == "" {
+			tag = sf.Name
+		}
+		if tag == name {
+			return sf.Type
+		}
+	}
+	return nil
+}
+
+// parseQuery returns the request's query parameters, refusing names the
+// route does not take and repeats of those not repeatable, so a misspelt
+// parameter is an error rather than silently ignored. A route whose
+// parameters are unchecked gets nil.
+func parseQuery(r *http.Request, p params) (url.Values, error) {
+	if r.URL.RawQuery == "" || p.unchecked {
 		return nil, nil
 	}
 	q, err := url.ParseQuery(r.URL.RawQuery)
@@ -163,9 +288,11 @@ func parseQuery(r *http.Request, allowed []string, repeatable ...string) (url.Va
 	}
 	for name, vs := range q {
 		switch {
-		case !contains(allowed, name):
-			return nil, errorf(CodeInvalidQuery, name, "unknown parameter; this endpoint takes %s", strings.Join(allowed, ", "))
-		case len(vs) > 1 && !contains(repeatable, name):
+		case !contains(p.names, name) && len(p.names) == 0:
+			return nil, errorf(CodeInvalidQuery, name, "unknown parameter; this endpoint takes none")
+		case !contains(p.names, name):
+			return nil, errorf(CodeInvalidQuery, name, "unknown parameter; this endpoint takes %s", strings.Join(p.names, ", "))
+		case len(vs) > 1 && !contains(p.repeatable, name):
 			return nil, errorf(CodeInvalidQuery, name, "given %d times", len(vs))
 		}
 	}
@@ -189,6 +316,9 @@ func queryUint(q url.Values, name string, def uint64) (uint64, error) {
 		return def, nil
 	}
 	n, err := strconv.ParseUint(v[0], 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return 0, errorf(CodeInvalidQuery, name, "%s is over the largest value, %d", v[0], uint64(math.MaxUint64))
+	}
 	if err != nil {
 		return 0, errorf(CodeInvalidQuery, name, "want a non-negative integer, got %q", v[0])
 	}
@@ -196,13 +326,17 @@ func queryUint(q url.Values, name string, def uint64) (uint64, error) {
 }
 
 // queryLimit returns the page size parameter "limit": def when absent,
-// max when above max, and an error when not a positive integer.
+// max when above max (however large), and an error when not a positive
+// integer.
 func queryLimit(q url.Values, def, max int) (int, error) {
 	v, ok := q["limit"]
 	if !ok {
 		return def, nil
 	}
 	n, err := strconv.ParseUint(v[0], 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return max, nil // digits only, too many for a uint64
+	}
 	if err != nil || n == 0 {
 		return 0, errorf(CodeInvalidQuery, "limit", "want a positive integer, got %q", v[0])
 	}

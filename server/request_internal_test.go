@@ -73,7 +73,7 @@ func TestDecodeJSON(t *testing.T) {
 
 func TestQueryHelpers(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/?from=5&limit=2000&type=a&type=b", nil)
-	q, err := parseQuery(r, []string{"from", "limit", "type"}, "type")
+	q, err := parseQuery(r, params{names: []string{"from", "limit", "type"}, repeatable: []string{"type"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestQueryHelpers(t *testing.T) {
 	if def, err := queryUint(q, "absent", 9); err != nil || def != 9 {
 		t.Errorf("default = %d, %v", def, err)
 	}
-	if _, err := parseQuery(httptest.NewRequest(http.MethodGet, "/?a=%zz", nil), []string{"a"}); err == nil {
+	if _, err := parseQuery(httptest.NewRequest(http.MethodGet, "/?a=%zz", nil), takes("a")); err == nil {
 		t.Error("malformed query accepted")
 	}
 }

@@ -80,6 +80,10 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	if e.Allow != "" {
 		w.Header().Set("Allow", e.Allow)
 	}
+	if e.Code == CodeUnsupportedEncoding {
+		// RFC 7694: the codings a request body may have.
+		w.Header().Set("Accept-Encoding", "identity")
+	}
 	if e.status() == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"path"
 	"sync"
 	"time"
 
@@ -104,6 +106,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	handler http.Handler
+	routes  []mountedRoute // mounted, in order; only while setting up
 
 	streams sync.WaitGroup // open subscription streams; Add only under mu
 	mu      struct {
@@ -138,7 +141,11 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // that share the server's middleware. Like http.ServeMux.Handle it panics
 // on a malformed pattern or one that conflicts with a route already there;
 // call it while setting up, before serving.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+//
+// The server does not check the query parameters of such a route: h
+// reads them, and should refuse those it does not know, as the API's own
+// routes do (invalid_query).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mount(pattern, anyParams, h) }
 
 // Close ends every open subscription stream, refuses new ones and makes
 // GET /readyz fail, then waits for the streams' handlers to return (each
@@ -187,26 +194,73 @@ func (s *Server) openStream(parent context.Context) (context.Context, func(), er
 }
 
 // Adding an area of routes: put it in its own file with a routeX method
-// that New calls, and write handlers as handlerFunc, mounted with route.
-// A handler returns an *apiError (see errorf and the Code constants) or
-// any error of the store or event packages, and route writes it. Shared
-// helpers: readBody and decodeJSON (bounded bodies), parseQuery,
-// queryUint and queryLimit (checked parameters), writeJSON and writeRaw
-// (responses), appendRecord (a record's JSON), openStream (a long-lived
-// response that Close ends).
+// that New calls, and write handlers as handlerFunc, mounted with route,
+// which takes the query parameters the route reads (takes, takesNone) and
+// refuses any other before the handler runs. A handler returns an
+// *apiError (see errorf and the Code constants) or any error of the store
+// or event packages, and route writes it. Shared helpers: readBody and
+// decodeJSON (bounded bodies), queryUint and queryLimit (checked
+// parameters), writeJSON and writeRaw (responses), appendRecord (a
+// record's JSON), openStream (a long-lived response that Close ends).
 
-// handlerFunc is the shape of this package's handlers: an error they
-// return is written as the API's JSON error.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+// handlerFunc is the shape of this package's handlers: q holds the
+// request's query parameters, already checked against those the route
+// takes; an error they return is written as the API's JSON error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, q url.Values) error
 
-// route mounts h on pattern.
-func (s *Server) route(pattern string, h handlerFunc) {
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+// params declares the query parameters of a route. Every route declares
+// them where it is mounted, and the route adapter checks them before the
+// handler runs, so that no route can forget to refuse an unknown one.
+type params struct {
+	names      []string // the parameters the route takes; none when empty
+	repeatable []string // those of names that may be given more than once
+	// unchecked accepts any parameter and leaves the query to the
+	// handler: the probes and the scrape endpoint (infrastructure may add
+	// parameters of its own, and refusing them would fail a health check
+	// over nothing), the agent card, and routes mounted with Handle.
+	unchecked bool
+}
+
+// takes declares a route that takes the parameters names, each at most
+// once.
+func takes(names ...string) params { return params{names: names} }
+
+// takesNone declares a route that takes no query parameter.
+var takesNone = params{}
+
+// anyParams declares a route whose query is not checked.
+var anyParams = params{unchecked: true}
+
+// route mounts h on pattern, taking the query parameters p.
+func (s *Server) route(pattern string, p params, h handlerFunc) {
+	s.mount(pattern, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseQuery(r, p)
+		if err == nil {
+			err = h(w, r, q)
+		}
+		if err != nil {
 			s.writeError(w, r, err)
 		}
 	}))
 }
+
+// mount registers h on pattern with the mux, and notes the route and its
+// parameters. Routes whose parameters are checked refuse unknown ones
+// before h runs.
+func (s *Server) mount(pattern string, p params, h http.Handler) {
+	s.mux.Handle(pattern, &routeHandler{Handler: h})
+	s.routes = append(s.routes, mountedRoute{pattern: pattern, params: p})
+}
+
+// mountedRoute is a route as mount noted it.
+type mountedRoute struct {
+	pattern string
+	params  params
+}
+
+// routeHandler marks the handlers of mounted routes, so that the front
+// handler tells them from the mux's own (its redirects, 404 and 405).
+type routeHandler struct{ http.Handler }
 
 // writeError writes err as the API's JSON error, logging internal ones.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -260,16 +314,25 @@ func (h *frontHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"status", rw.status, "bytes", rw.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000)
 		}
 	}()
-	if mh, pattern := s.mux.Handler(r); pattern == "" {
+	if mh, _ := s.mux.Handler(r); !isRoute(mh) {
 		s.serveUnrouted(rw, r, mh)
 		return
 	}
 	s.mux.ServeHTTP(rw, r)
 }
 
-// serveUnrouted answers a request no route matches: a redirect to the
-// cleaned path as the mux would, otherwise not_found or
-// method_not_allowed in JSON.
+// isRoute reports whether h, from the mux, is the handler of a mounted
+// route rather than one of the mux's own.
+func isRoute(h http.Handler) bool {
+	_, ok := h.(*routeHandler)
+	return ok
+}
+
+// serveUnrouted answers a request no route takes: method_not_allowed or
+// not_found, in JSON. The mux would redirect a path that is not in
+// canonical form (empty or dot segments, a missing trailing slash) to
+// another; the API does not, since that path may name something else (a
+// stream "a/../b" is not the stream "b"): it is not_found too.
 func (s *Server) serveUnrouted(w http.ResponseWriter, r *http.Request, mh http.Handler) {
 	probe := &probeWriter{header: make(http.Header)}
 	mh.ServeHTTP(probe, r)
@@ -280,12 +343,30 @@ func (s *Server) serveUnrouted(w http.ResponseWriter, r *http.Request, mh http.H
 		writeAPIError(w, errorf(CodeMethodNotAllowed, "", "%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, allow))
 	case http.StatusNotFound:
 		writeAPIError(w, errorf(CodeNotFound, "", "no route for %s %s", r.Method, r.URL.Path))
-	default: // a redirect to the cleaned path
-		for k, v := range probe.header {
-			w.Header()[k] = v
+	default: // the mux would redirect
+		msg := fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)
+		if p := r.URL.Path; p != cleanPath(p) {
+			msg += ": paths are taken as sent, and this one has empty or dot segments" +
+				" (percent-encode a '/' inside a name as %2F)"
 		}
-		w.WriteHeader(probe.status)
+		writeAPIError(w, &apiError{Code: CodeNotFound, Message: msg})
 	}
+}
+
+// cleanPath returns p as the mux would clean it: rooted, without empty or
+// dot segments, with its trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // probeWriter records what a handler of the mux's own would answer.

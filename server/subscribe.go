@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ const flushSize = 32 << 10
 var subscribeParams = []string{"from", "type", "stream", "correlation"}
 
 func (s *Server) routeSubscribe() {
-	s.route("GET /v1/subscribe", s.subscribe)
+	s.route("GET /v1/subscribe", params{names: subscribeParams, repeatable: []string{"type"}}, s.subscribe)
 }
 
 // filter selects the records a subscription sends.
@@ -55,11 +56,7 @@ func (f *filter) match(rec *store.Record) bool {
 
 // subscribe serves GET /v1/subscribe: the log as server-sent events, from
 // a global position on, live.
-func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseQuery(r, subscribeParams, "type")
-	if err != nil {
-		return err
-	}
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, q url.Values) error {
 	from, err := queryUint(q, "from", 0)
 	if err != nil {
 		return err
