@@ -516,6 +516,9 @@ func (c *a2aCall) publish(ctx context.Context, params *a2a.MessageSendParams) (*
 		)
 		stream, expected, evField, err = c.s.a2aTarget(params, events)
 		if err == nil {
+			err = c.s.deriveHops(ctx, events)
+		}
+		if err == nil {
 			pos, err = c.s.cfg.Store.Append(ctx, stream, expected, events)
 		}
 		if err == nil {

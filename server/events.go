@@ -115,6 +115,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, q url.Values) e
 		}
 	}
 
+	if err := s.deriveHops(r.Context(), events); err != nil {
+		return s.mapError(r, err, prefix)
+	}
 	pos, err := s.cfg.Store.Append(r.Context(), stream, expected, events)
 	if err != nil {
 		return s.mapError(r, err, prefix)

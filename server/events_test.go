@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/server"
 	"github.com/choreohq/choreo/store"
@@ -547,4 +549,35 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("%s: New() = %v", c.name, err)
 		}
 	}
+}
+
+// TestPublishDerivesHopsFromTheAction: an event caused by an action (its
+// causationid the action's id) gets at least the action's hops plus one,
+// as the events an agent answers a delivery with do; other causations
+// change nothing.
+func TestPublishDerivesHopsFromTheAction(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	ctx := context.Background()
+	a := engine.Action{ID: "act-1", Action: "check", TargetCapability: "cap", Choreography: "shop", RuleID: "r",
+		RuleKind: engine.KindPattern, CorrelationID: "order-1", TriggerEventIDs: []string{"t"}, Time: time.Now(), Hops: 5}
+	if _, err := e.store.Append(ctx, live.ActionsStream, store.Any, []*event.Event{live.ActionEvent(&a)}); err != nil {
+		t.Fatal(err)
+	}
+	e.post("", ceJSON, ev("plain", "order_received", "order-1")).positions(t)
+	batch := "[" + ev("r1", "checked", "order-1", `"causationid":"act-1"`) + "," +
+		ev("r2", "checked", "order-1", `"causationid":"act-1"`, `"hops":9`) + "," +
+		ev("r3", "checked", "order-1", `"causationid":"plain"`) + "," +
+		ev("r4", "checked", "order-1", `"causationid":"unknown"`, `"hops":2`) + "]"
+	e.post("", ceBatch, batch).positions(t)
+	for id, want := range map[string]int{"r1": 6, "r2": 9, "r3": 0, "r4": 2} {
+		rec, err := e.store.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event.Hops != want {
+			t.Errorf("%s: hops %d, want %d", id, rec.Event.Hops, want)
+		}
+	}
+	// A retry of the same request is still the same events.
+	e.post("", ceBatch, batch).positions(t)
 }
