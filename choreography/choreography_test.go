@@ -44,7 +44,7 @@ func TestInvalidFiles(t *testing.T) {
 			{CodeMissingField, 19, 5}, {CodeMissingField, 19, 5},
 			{CodeMissingField, 23, 5},
 		}},
-		{"name.yaml", []want{{CodeInvalidValue, 1, 7}}},
+		{"name.yaml", []want{{CodeInvalidValue, 1, 7}, {CodeMissingField, 2, 11}}},
 		{"syntax.yaml", []want{{CodeSyntax, 3, 0}}},
 		{"toplevel.yaml", []want{{CodeInvalidValue, 1, 1}}},
 		{"twodocs.yaml", []want{{CodeUnsupported, 2, 1}}},
@@ -318,16 +318,47 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestEmptyDocuments(t *testing.T) {
-	for _, doc := range []string{"", "# nothing\n", "null\n", "{}", "name: x\n"} {
-		c, err := Parse("empty", []byte(doc))
-		if err != nil {
-			t.Errorf("Parse(%q) = %v; want an empty choreography", doc, err)
+// TestNoRules: a document without a rule is refused, so that deploying it
+// cannot replace the running rules with nothing; the problem points at the
+// empty rule list when there is one.
+func TestNoRules(t *testing.T) {
+	for _, tt := range []struct {
+		doc       string
+		field     string
+		line, col int
+	}{
+		{"", "", 0, 0},
+		{"# nothing\n", "", 0, 0},
+		{"null\n", "", 0, 0},
+		{"{}", "", 1, 1},
+		{"name: x\n", "", 1, 1},
+		{"name: x\npatterns: []\n", "patterns", 2, 11},
+		{"name: x\nsequences:\ncomplex_patterns: []\n", "sequences", 2, 11},
+	} {
+		c, err := Parse("empty", []byte(tt.doc))
+		var probs Problems
+		if !errors.As(err, &probs) || c != nil {
+			t.Errorf("Parse(%q) = %v, %v; want Problems", tt.doc, c, err)
 			continue
 		}
-		if len(c.Patterns)+len(c.Sequences)+len(c.Complex) != 0 {
-			t.Errorf("Parse(%q) has rules", doc)
+		want := Problem{Field: tt.field, Line: tt.line, Col: tt.col, Code: CodeMissingField}
+		if len(probs) != 1 || probs[0].Code != want.Code || probs[0].Field != want.Field || probs[0].Line != want.Line || probs[0].Col != want.Col {
+			t.Errorf("Parse(%q) = %v (%+v); want one %s at %d:%d on %q", tt.doc, err, probs, want.Code, want.Line, want.Col, want.Field)
 		}
+		if !strings.Contains(err.Error(), "no rules") {
+			t.Errorf("Parse(%q) = %v; want a message saying it has no rules", tt.doc, err)
+		}
+	}
+	// A rule list that is not a list is one problem, not two.
+	_, err := Parse("x", []byte("patterns: 3\n"))
+	var probs Problems
+	if !errors.As(err, &probs) || len(probs) != 1 || probs[0].Code != CodeInvalidValue {
+		t.Errorf("Parse(patterns: 3) = %v; want one invalid_value", err)
+	}
+	// Built in Go, the same.
+	err = (&Choreography{Name: "built"}).Validate()
+	if !errors.As(err, &probs) || len(probs) != 1 || probs[0].Code != CodeMissingField {
+		t.Errorf("Validate of a choreography without rules = %v; want one missing_field", err)
 	}
 }
 

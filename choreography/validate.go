@@ -99,6 +99,7 @@ func loc(ls []*ruleLoc, i int) *ruleLoc {
 // fills in ids and programs.
 func (c *checker) validate(ch *Choreography, locs *locations) {
 	c.checkName(ch.Name, locs.top)
+	c.checkRules(ch, locs.top)
 	labels := c.ids(ch, locs)
 	for i := range ch.Patterns {
 		r, l, label := &ch.Patterns[i], loc(locs.patterns, i), labels.patterns[i]
@@ -146,6 +147,24 @@ func (c *checker) checkName(name string, l *ruleLoc) {
 		c.at(l, "", "name", CodeInvalidValue,
 			fmt.Sprintf("name %q may hold only letters, digits, '-', '_' and '.', and must start with a letter or digit", name))
 	}
+}
+
+// checkRules reports a choreography without a rule: deployed, it would
+// replace the running rules with nothing. A rule list that is present but
+// not a list has been reported already.
+func (c *checker) checkRules(ch *Choreography, l *ruleLoc) {
+	if len(ch.Patterns)+len(ch.Sequences)+len(ch.Complex) > 0 ||
+		l.isBad("patterns") || l.isBad("sequences") || l.isBad("complex_patterns") {
+		return
+	}
+	field := ""
+	for _, f := range []string{"patterns", "sequences", "complex_patterns"} {
+		if l.present(f) {
+			field = f
+			break
+		}
+	}
+	c.at(l, "", field, CodeMissingField, "the choreography has no rules: it needs at least one entry in patterns, sequences or complex_patterns")
 }
 
 func safeName(s string) bool {

@@ -75,6 +75,18 @@ sequences:
 		t.Errorf("problems do not name their rules:\n%s", out)
 	}
 
+	// A document without a rule is a problem, not an empty choreography.
+	empty := writeFile(t, dir, "empty.yaml", "")
+	named := writeFile(t, dir, "named.yaml", "name: named\npatterns: []\n")
+	code, out, _ = runCmd(t, "", "validate", empty, named)
+	if code != 1 {
+		t.Fatalf("files without rules: exit %d, want 1; output %q", code, out)
+	}
+	if want := empty + ": the choreography has no rules: it needs at least one entry in patterns, sequences or complex_patterns\n" +
+		named + ":2:11: the choreography has no rules: it needs at least one entry in patterns, sequences or complex_patterns\n"; out != want {
+		t.Errorf("files without rules: got\n%s\nwant\n%s", out, want)
+	}
+
 	code, _, _ = runCmd(t, "", "validate", filepath.Join(dir, "missing.yaml"))
 	if code != 1 {
 		t.Errorf("missing file: exit %d, want 1", code)
