@@ -16,7 +16,6 @@ import (
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
-	"github.com/choreohq/choreo/store/pebble"
 )
 
 // ingestReport is what choreo ingest prints.
@@ -64,7 +63,7 @@ flags:`)
 		return 2
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stdio.err, "choreo ingest: %v\n", err)
+		printServeError(stdio, "ingest", err)
 		return 1
 	}
 	chs := make([]*choreography.Choreography, 0, len(chFiles))
@@ -89,7 +88,7 @@ flags:`)
 		in = f
 	}
 
-	st, err := pebble.Open(*dataDir, nil)
+	st, err := openData(*dataDir, nil)
 	if err != nil {
 		return fail(err)
 	}

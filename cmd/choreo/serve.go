@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -39,7 +40,25 @@ type serveConfig struct {
 	shutdown       time.Duration
 	publicURL      string
 	gcPercent      int
+	// readTimeout bounds how long a request, headers and body, may take
+	// to arrive; zero means defaultReadTimeout.
+	readTimeout time.Duration
+	// idleTimeout bounds how long a kept-alive connection may wait for
+	// its next request; zero means defaultIdleTimeout.
+	idleTimeout time.Duration
 }
+
+// Defaults of the HTTP server's timeouts.
+const (
+	// headerTimeout bounds how long a request's headers may take.
+	headerTimeout = 10 * time.Second
+	// defaultReadTimeout bounds how long a whole request may take to
+	// arrive: 8 MiB, the API's largest body, at under 300 KB/s.
+	defaultReadTimeout = 30 * time.Second
+	// defaultIdleTimeout bounds how long a connection may stay open
+	// between requests.
+	defaultIdleTimeout = 2 * time.Minute
+)
 
 // defaultGCPercent is the garbage collector's target (GOGC) for a server
 // whose environment sets none. At 5,000 events/s a server at GOGC=400
@@ -121,7 +140,7 @@ func runServe(ctx context.Context, args []string, stdio stdio) int {
 	fs.SetOutput(stdio.err)
 	fs.StringVar(&cfg.data, "data", "./choreo-data", "the log's data `directory`; created if missing")
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:7070", "the HTTP API's listen `address`")
-	fs.Func("choreography", "a choreography `file` (YAML or JSON) to run; repeatable", func(s string) error {
+	fs.Func("choreography", "a choreography `file` (YAML or JSON) to run, deployed unless unchanged; repeatable, one file per name", func(s string) error {
 		cfg.choreographies = append(cfg.choreographies, s)
 		return nil
 	})
@@ -130,6 +149,8 @@ func runServe(ctx context.Context, args []string, stdio stdio) int {
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn, error")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "the `URL` clients reach the API at, for choreo's A2A agent card; empty: http://ADDR")
 	fs.DurationVar(&cfg.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown waits for requests in progress")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", defaultReadTimeout, "how long a request, headers and body, may take to arrive; a slower client's connection is closed")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a kept-alive connection may wait for its next request")
 	gcFlag(fs, &cfg.gcPercent)
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.err, `usage: choreo serve [--data DIR] [--addr HOST:PORT] [--choreography FILE]...
@@ -158,12 +179,43 @@ flags:`)
 		fmt.Fprintf(stdio.err, "choreo serve: %v\n", err)
 		return 2
 	}
+	for name, d := range map[string]time.Duration{"--read-timeout": cfg.readTimeout, "--idle-timeout": cfg.idleTimeout} {
+		if d <= 0 {
+			fmt.Fprintf(stdio.err, "choreo serve: %s must be positive, got %v\n", name, d)
+			return 2
+		}
+	}
 	log := slog.New(slog.NewTextHandler(stdio.err, &slog.HandlerOptions{Level: cfg.logLevel}))
 	if err := serve(ctx, cfg, log, nil); err != nil {
-		fmt.Fprintf(stdio.err, "choreo serve: %v\n", err)
+		printServeError(stdio, "serve", err)
 		return 1
 	}
 	return 0
+}
+
+// printServeError prints an error of serve or ingest: with its code when
+// it has one, as "choreo NAME: CODE: FIELD: MESSAGE".
+func printServeError(io stdio, name string, err error) {
+	var ce *cliError
+	if errors.As(err, &ce) {
+		printError(io, name, outputText, errorReport{Code: ce.Code, Message: ce.Msg, Field: ce.Field})
+		return
+	}
+	fmt.Fprintf(io.err, "choreo %s: %v\n", name, err)
+}
+
+// openData opens the log in dir for a command that writes it, creating
+// it if missing, and explains a directory another process holds.
+func openData(dir string, opts *pebble.Options) (*pebble.Store, error) {
+	st, err := pebble.Open(dir, opts)
+	if err != nil {
+		if isLocked(err) {
+			return nil, &cliError{Code: codeLogLocked, Field: "--data", Msg: fmt.Sprintf(
+				"the log in %s is in use by another process (a running choreo serve or ingest): stop it, or give another --data", dir)}
+		}
+		return nil, fmt.Errorf("opening the log in %s: %w", dir, err)
+	}
+	return st, nil
 }
 
 // serve runs until ctx ends. If ready is not nil it receives the API's
@@ -176,18 +228,26 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		src  []byte
 	}
 	docs := make([]doc, 0, len(cfg.choreographies))
+	files := map[string]string{} // the file of each name
 	for _, f := range cfg.choreographies {
 		ch, err := choreography.LoadFile(f)
 		if err != nil {
 			return withFile(err, f)
 		}
+		// A name runs one version at a time: two files of one name would
+		// deploy one after the other, and again at every start.
+		if prev, ok := files[ch.Name]; ok {
+			return &cliError{Code: codeInvalidInput, Field: "--choreography", Msg: fmt.Sprintf(
+				"%s and %s are both the choreography %q: give one file per name", prev, f, ch.Name)}
+		}
+		files[ch.Name] = f
 		src, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
 		docs = append(docs, doc{ch.Name, src})
 	}
-	st, err := pebble.Open(cfg.data, &pebble.Options{NoSync: cfg.noSync, Logger: log})
+	st, err := openData(cfg.data, &pebble.Options{NoSync: cfg.noSync, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -259,7 +319,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger, ready chan<- 
 		Prometheus:  newPrometheus(&collector{deps: deps, disp: disp, actions: actions, reg: reg}),
 	})
 
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// ReadTimeout bounds the arrival of a request: a client that
+	// announces a body and sends less has its connection closed. The
+	// server lifts the read deadline once the body has been read, so a
+	// long response, such as the server-sent events of GET /v1/subscribe,
+	// is not cut by it. No WriteTimeout: it would cut those.
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: headerTimeout,
+		ReadTimeout:       cmp.Or(cfg.readTimeout, defaultReadTimeout),
+		IdleTimeout:       cmp.Or(cfg.idleTimeout, defaultIdleTimeout),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stop()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,8 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -26,10 +30,17 @@ import (
 // and a function that stops it gracefully and returns serve's error.
 func startServe(t *testing.T, dir string) (string, func() error) {
 	t.Helper()
+	return startServeWith(t, serveConfig{data: dir, choreographies: []string{"../../examples/ecommerce.yaml"}})
+}
+
+// startServeWith is startServe with a configuration of its own; its
+// address and shutdown timeout are set for tests.
+func startServeWith(t *testing.T, cfg serveConfig) (string, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	cfg := serveConfig{data: dir, addr: "127.0.0.1:0", choreographies: []string{"../../examples/ecommerce.yaml"}, shutdown: 5 * time.Second}
+	cfg.addr, cfg.shutdown = "127.0.0.1:0", 5*time.Second
 	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
 	select {
 	case addr := <-ready:
@@ -251,4 +262,166 @@ func TestGCWhileCatchingUp(t *testing.T) {
 			t.Fatalf("target %d: %d polls, %d after", target, polls, current())
 		}
 	}
+}
+
+// TestServeChoreographyFiles: two files of one name are refused before the
+// log is touched, naming both; a restart with the same file deploys no new
+// version, a changed file one.
+func TestServeChoreographyFiles(t *testing.T) {
+	dir := t.TempDir()
+	files := t.TempDir()
+	shop := writeFile(t, files, "shop.yaml", cliShop)
+	shop2 := writeFile(t, files, "shop2.yaml", strings.Replace(cliShop, "check_stock", "reserve_stock", 1))
+
+	code, _, stderr := runWith(t, context.Background(), "", runServe, "--data", dir, "--addr", "127.0.0.1:0",
+		"--choreography", shop, "--choreography", shop2)
+	wantExit(t, code, stderr, exitFailure, "choreo serve: invalid_input: --choreography: "+shop+" and "+shop2+` are both the choreography "shop"`)
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the data directory was touched: %d entries", len(entries))
+	}
+
+	versions := func(base string) []client.Deployment {
+		t.Helper()
+		c, err := client.New(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		vs, err := c.ChoreographyVersions(context.Background(), "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vs
+	}
+	for i, tt := range []struct {
+		file string
+		want int
+	}{{shop, 1}, {shop, 1}, {shop, 1}, {shop2, 2}, {shop2, 2}} {
+		base, stop := startServeWith(t, serveConfig{data: dir, choreographies: []string{tt.file}})
+		vs := versions(base)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) != tt.want {
+			t.Fatalf("start %d with %s: %d versions, want %d", i+1, filepath.Base(tt.file), len(vs), tt.want)
+		}
+	}
+}
+
+// TestServeLogInUse: serve and ingest on a data directory another process
+// holds say so, with the code replay uses.
+func TestServeLogInUse(t *testing.T) {
+	noLeaks(t, pebbleLockLeak)
+	dir := t.TempDir()
+	st, err := pebble.Open(dir, &pebble.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	want := "log_in_use: --data: the log in " + dir + " is in use by another process (a running choreo serve or ingest)"
+	code, _, stderr := runWith(t, context.Background(), "", runServe, "--data", dir, "--addr", "127.0.0.1:0")
+	wantExit(t, code, stderr, exitFailure, "choreo serve: "+want)
+	events := writeFile(t, t.TempDir(), "events.jsonl", "")
+	code, _, stderr = runWith(t, context.Background(), "", runIngest, "--data", dir, "--choreography", exampleChoreography, "--events", events)
+	wantExit(t, code, stderr, exitFailure, "choreo ingest: "+want)
+}
+
+// TestServeSlowBody runs the server on loopback with short timeouts: a
+// client that announces a body and sends part of it has its connection
+// closed once --read-timeout has passed; an idle kept-alive connection is
+// closed after --idle-timeout; a subscription outlives both.
+func TestServeSlowBody(t *testing.T) {
+	for _, args := range [][]string{{"--read-timeout", "0"}, {"--idle-timeout", "-1s"}} {
+		code, _, stderr := runWith(t, context.Background(), "", runServe, append(args, "--data", t.TempDir())...)
+		wantExit(t, code, stderr, exitUsage, "must be positive")
+	}
+	const readTimeout, idleTimeout = 300 * time.Millisecond, 500 * time.Millisecond
+	base, stop := startServeWith(t, serveConfig{data: t.TempDir(), readTimeout: readTimeout, idleTimeout: idleTimeout})
+	defer stop()
+	addr := strings.TrimPrefix(base, "http://")
+
+	// closedWithin reads conn until the server closes it, and returns how
+	// long that took and what the server sent.
+	closedWithin := func(conn net.Conn, limit time.Duration) (time.Duration, string) {
+		t.Helper()
+		start := time.Now()
+		conn.SetReadDeadline(start.Add(limit))
+		got, err := io.ReadAll(conn)
+		if err != nil {
+			t.Fatalf("the connection was still open after %v: %v (read %q)", limit, err, got)
+		}
+		return time.Since(start), string(got)
+	}
+
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":1", addr)
+	took, got := closedWithin(conn, 10*readTimeout)
+	if took < readTimeout/2 {
+		t.Errorf("closed after %v, before the read timeout of %v", took, readTimeout)
+	}
+	t.Logf("slow body: closed after %v, answer %q", took, firstLine(got))
+
+	// A whole request, then nothing: closed as idle.
+	conn2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	fmt.Fprintf(conn2, "GET /healthz HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+	took, got = closedWithin(conn2, 10*idleTimeout)
+	if !strings.HasPrefix(got, "HTTP/1.1 200") || took < idleTimeout/2 {
+		t.Errorf("idle connection: closed after %v with %q; want a 200, then a close after about %v", took, firstLine(got), idleTimeout)
+	}
+
+	// A subscription, one response read as it comes, is not cut by either
+	// timeout; a publish whose body comes in time goes through.
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/subscribe?type=late", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/subscribe: %s", resp.Status)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	time.Sleep(3 * idleTimeout)
+	if _, err := c.Publish(ctx, &event.Event{SpecVersion: "1.0", ID: "late-1", Source: "test", Type: "late", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	timeout := time.After(10 * time.Second)
+	for found := false; !found; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the subscription's response ended before the event published after both timeouts")
+			}
+			found = strings.Contains(l, `"late-1"`)
+		case <-timeout:
+			t.Fatal("the subscription did not deliver the event published after both timeouts")
+		}
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\r\n")
+	return line
 }
