@@ -42,8 +42,11 @@ log.
 
 Events from a file are sent in order. Consecutive events of one stream go
 in one request, up to --batch of them, and each request is atomic: all its
-events are appended or none. Events keep their own ids, or are given one
-before they are sent, so publishing a file again appends nothing twice.
+events are appended or none. An event whose id is already in the log is
+not appended again, so publishing a file again appends none of its lines
+that have an id. A line without an id gets a new one each time it is
+sent: published again, it is appended again. Give lines ids to make
+publishing a file safe to repeat.
 
 An event lands in the stream named by --stream, or else in its
 correlation's stream. --expected-version makes the append conditional on

@@ -133,6 +133,17 @@ func TestPublishFile(t *testing.T) {
 	if head2, _ := e.st.Head(ctx); head2 != head {
 		t.Errorf("publishing the same ids again moved the head from %d to %d", head, head2)
 	}
+	// A line without an id gets a new one each time: published again, it
+	// is appended again, as the help says.
+	code, _, stderr = e.run(t, lines[8], runPublish, "-")
+	wantExit(t, code, stderr, exitOK)
+	if recs, err := e.st.ReadStream(ctx, "b", 0, 100); err != nil || len(recs) != 5 {
+		t.Errorf("stream b holds %d events after the id-less line again (%v), want 5", len(recs), err)
+	}
+	_, _, help := e.run(t, "", runPublish, "-h")
+	if !strings.Contains(help, "without an id gets a new one each time") || strings.Contains(help, "appends nothing twice") {
+		t.Errorf("publish -h does not say that lines without ids are appended again:\n%s", help)
+	}
 
 	// One stream, conditional: the first request on no_stream, each later
 	// one on the version the one before left.
