@@ -183,7 +183,7 @@ func runAgentsRm(ctx context.Context, args []string, io stdio) int {
 			return err
 		}
 		if c.output == outputJSON {
-			return c.json(map[string]string{"id": id, "status": "removed"})
+			return nil // the API answers 204, with no body
 		}
 		_, err := fmt.Fprintf(c.io.out, "removed agent %s\n", id)
 		return err

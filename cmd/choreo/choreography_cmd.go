@@ -73,9 +73,11 @@ nothing.`, false, io)
 			return inFile(err, file)
 		}
 		if c.output == outputJSON {
+			// The API's answer: the deployment and whether it changed
+			// anything (201 for a new version, 200 for the current one).
 			return c.json(struct {
 				client.Deployment
-				Created bool `json:"created"`
+				Changed bool `json:"changed"`
 			}{d, created})
 		}
 		if !created {
@@ -208,7 +210,7 @@ func runChoreographyRm(ctx context.Context, args []string, io stdio) int {
 			return err
 		}
 		if c.output == outputJSON {
-			return c.json(map[string]string{"name": name, "status": "removed"})
+			return nil // the API answers 204, with no body
 		}
 		_, err := fmt.Fprintf(c.io.out, "removed choreography %s\n", name)
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -30,10 +31,17 @@ func TestChoreographyCommands(t *testing.T) {
 	wantExit(t, code, stderr, exitOK)
 	var dep struct {
 		client.Deployment
-		Created bool `json:"created"`
+		Changed bool `json:"changed"`
 	}
-	if err := json.Unmarshal([]byte(out), &dep); err != nil || !dep.Created || dep.Name != "returns" || dep.Version != 2 {
+	if err := json.Unmarshal([]byte(out), &dep); err != nil || !dep.Changed || dep.Name != "returns" || dep.Version != 2 {
 		t.Fatalf("deploy JSON %s: %v", out, err)
+	}
+	// --output json prints what the API answers, member for member.
+	code, out, stderr = e.run(t, "", runChoreography, "deploy", js, "--name", "returns", "--output", "json")
+	wantExit(t, code, stderr, exitOK)
+	api := e.apiJSON(t, "PUT", "/v1/choreographies/returns", "application/json", readFile(t, js))
+	if got := jsonObject(t, out); !reflect.DeepEqual(got, api) || got["changed"] != false {
+		t.Errorf("deploy --output json printed\n%v\nthe API answers\n%v", got, api)
 	}
 	// A file without a name deploys under its own.
 	noName := writeFile(t, dir, "gifts.yml", "patterns:\n  - id: g\n    event_type: gift\n    action: wrap\n    target_capability: wrapping\n")
@@ -70,6 +78,12 @@ func TestChoreographyCommands(t *testing.T) {
 	wantExit(t, code, stderr, exitOK)
 	if out != "removed choreography returns\n" {
 		t.Errorf("rm output %q", out)
+	}
+	// The API answers 204 with no body: --output json prints nothing.
+	code, out, stderr = e.run(t, "", runChoreography, "rm", "gifts", "--output", "json")
+	wantExit(t, code, stderr, exitOK)
+	if out != "" {
+		t.Errorf("rm --output json printed %q, want nothing", out)
 	}
 	code, out, stderr = e.run(t, "", runChoreography, "versions", "returns")
 	wantExit(t, code, stderr, exitOK)

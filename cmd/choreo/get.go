@@ -97,6 +97,16 @@ func (c *apiCmd) getStream(ctx context.Context, cl *client.Client, stream string
 }
 
 func (c *apiCmd) printCorrelation(co *client.Correlation) error {
+	if c.output == outputJSON {
+		// The API's answer, its actions newest first.
+		return c.json(struct {
+			ID        string          `json:"correlation_id"`
+			Events    recordsJSON     `json:"events"`
+			Actions   []client.Action `json:"actions"`
+			Analysis  client.Analysis `json:"analysis"`
+			Truncated bool            `json:"truncated"`
+		}{co.ID, co.Events, co.Actions, co.Analysis, co.Truncated})
+	}
 	acts := slices.Clone(co.Actions)
 	// The API lists actions newest first; a timeline reads oldest first.
 	slices.SortStableFunc(acts, func(a, b client.Action) int {
@@ -105,15 +115,6 @@ func (c *apiCmd) printCorrelation(co *client.Correlation) error {
 		}
 		return cmp.Compare(a.Position, b.Position)
 	})
-	if c.output == outputJSON {
-		return c.json(struct {
-			ID        string          `json:"correlation_id"`
-			Events    recordsJSON     `json:"events"`
-			Actions   []client.Action `json:"actions"`
-			Analysis  client.Analysis `json:"analysis"`
-			Truncated bool            `json:"truncated"`
-		}{co.ID, co.Events, acts, co.Analysis, co.Truncated})
-	}
 	w := c.io.out
 	fmt.Fprintf(w, "correlation %s: %s\n", co.ID, timeSpan(co.Events))
 	if len(co.Events) > 0 {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +105,10 @@ func TestGetCorrelation(t *testing.T) {
 	if doc.ID != "o-7" || len(doc.Events) != 2 || len(doc.Actions) != 1 || doc.Actions[0].Status != "delivered" ||
 		doc.Analysis.EventCount != 2 || doc.Analysis.Duration != 2*time.Second {
 		t.Errorf("JSON %s", out)
+	}
+
+	if api := e.apiJSON(t, "GET", "/v1/correlations/o-7", "", ""); !reflect.DeepEqual(jsonObject(t, out), api) {
+		t.Errorf("get --correlation --output json printed\n%s\nthe API answers\n%v", out, api)
 	}
 
 	code, _, stderr = e.run(t, "", runGet, "--correlation", "o-404")
