@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,8 @@ With --what-if FILE, it also runs that choreography over the log and shows
 the actions it would add or drop compared with the actions in $actions of
 the choreography of the same name (--against NAME compares with another
 one's, --against '*' with every action), matching actions by name and
-trigger events. It folds the whole log, and acts where the versions of the
+trigger events. A --against name the log does not know (not deployed, no
+action in $actions, not given with --choreography) is an error. It folds the whole log, and acts where the versions of the
 choreography it is compared with acted, or on the whole log when none was
 deployed in it.
 
@@ -275,6 +277,11 @@ func replay(ctx context.Context, o replayOptions, progressTo io.Writer) (*replay
 		return nil, err
 	}
 	rep.Skipped = skipped
+	if whatIf != nil && o.against != "" && o.against != "*" {
+		if err := checkAgainst(ctx, st, o.against, rep.Choreographies, deployed); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range deployed {
 		rep.Choreographies = append(rep.Choreographies, f.chor)
 		// The what-if stands in for the versions of the choreography it is
@@ -414,6 +421,54 @@ func openLog(dir string) (*pebble.Store, error) {
 func isLocked(err error) bool {
 	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) ||
 		strings.Contains(err.Error(), "lock held by current process")
+}
+
+// checkAgainst returns a not_found error when name, given with --against,
+// is no choreography of the log: none of files (given with
+// --choreography), of the deployed versions, nor of the actions in
+// $actions. Compared with nothing, every action of the what-if would be
+// reported as added.
+func checkAgainst(ctx context.Context, st store.Store, name string, files []replayedChor, deployed []*replayFolder) error {
+	known := map[string]bool{}
+	for _, c := range files {
+		known[c.Name] = true
+	}
+	for _, f := range deployed {
+		known[f.chor.Name] = true
+	}
+	if known[name] {
+		return nil
+	}
+	for from := uint64(0); ; {
+		recs, err := st.ReadStream(ctx, live.ActionsStream, from, replayPage)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", live.ActionsStream, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for i := range recs {
+			if recs[i].Event.Type != live.ActionEventType {
+				continue
+			}
+			var a struct {
+				Choreography string `json:"choreography"`
+			}
+			if json.Unmarshal(recs[i].Event.Data, &a) == nil && a.Choreography != "" {
+				if a.Choreography == name {
+					return nil
+				}
+				known[a.Choreography] = true
+			}
+		}
+		from = recs[len(recs)-1].StreamPosition + 1
+	}
+	msg := fmt.Sprintf("no choreography %q in the log: none deployed under that name, no action of it in %s", name, live.ActionsStream)
+	if len(known) > 0 {
+		names := slices.Sorted(maps.Keys(known))
+		msg += "; the log knows " + strings.Join(names, ", ")
+	}
+	return &cliError{Code: codeNotFound, Field: "--against", Msg: msg}
 }
 
 // deployedData is the part of a deployment record replay needs.

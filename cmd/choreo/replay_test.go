@@ -187,10 +187,20 @@ func TestReplayWhatIf(t *testing.T) {
 	if rep.Check == nil || !rep.Check.Deterministic || rep.WhatIf.Against != "*" || rep.WhatIf.Compared != ing.NewActions {
 		t.Fatalf("report %+v", rep)
 	}
-	// Against a choreography with no logged actions, everything is added.
-	rep = replayJSON(t, exitOK, "--data", dir, "--what-if", whatIf, "--against", "nobody")
-	if rep.WhatIf.Compared != 0 || rep.WhatIf.Added != rep.WhatIf.Actions || rep.WhatIf.Dropped != 0 {
-		t.Fatalf("against nobody: %+v", rep.WhatIf)
+	// Against a choreography the log does not know: an error naming it
+	// and the ones it knows, not a comparison with nothing.
+	code, _, stderr := runWith(t, context.Background(), "", runReplay, "--data", dir, "--what-if", whatIf, "--against", "nobody")
+	wantExit(t, code, stderr, exitFailure, `choreo replay: not_found: --against: no choreography "nobody" in the log`, "; the log knows ecommerce\n")
+	code, _, stderr = runWith(t, context.Background(), "", runReplay, "--data", dir, "--what-if", whatIf, "--against", "nobody", "--output", "json")
+	wantExit(t, code, stderr, exitFailure)
+	if r := jsonError(t, stderr); r.Code != codeNotFound || r.Field != "--against" {
+		t.Errorf("JSON error %+v", r)
+	}
+	// A name known from the actions in $actions alone (choreo ingest
+	// deploys nothing) is compared with.
+	rep = replayJSON(t, exitOK, "--data", dir, "--what-if", whatIf, "--against", "ecommerce")
+	if rep.WhatIf.Against != "ecommerce" || rep.WhatIf.Compared != ing.NewActions {
+		t.Fatalf("against ecommerce: %+v", rep.WhatIf)
 	}
 
 	code, out, stderr := runWith(t, context.Background(), "", runReplay, "--data", dir, "--what-if", whatIf, "--max-list", "1")
