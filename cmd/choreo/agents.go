@@ -111,7 +111,14 @@ func runAgentsRegister(ctx context.Context, args []string, io stdio) int {
 		`Registers an agent, or replaces the registration of the agent with that
 id. Give its profile with the flags, or the base URL of an A2A agent whose
 agent card the server fetches (--card): the card's skills become its
-capabilities.`, false, io)
+capabilities.
+
+With --protocol inproc the endpoint is the name of a Go handler that the
+server's own process registered with dispatch.InProcess.Handle: for a
+server embedded in a Go program. The server accepts any printable name,
+but choreo serve registers no handler, so on it every delivery to such an
+agent fails (no in-process handler), and its actions go to another agent
+or to the dead-letter queue.`, false, io)
 	var (
 		p        agent.Profile
 		card     string
@@ -125,8 +132,8 @@ capabilities.`, false, io)
 		p.Capabilities = append(p.Capabilities, s)
 		return nil
 	})
-	c.fs.StringVar(&p.Endpoint, "endpoint", "", "where actions are delivered: a webhook `URL`, an A2A base URL, or an in-process handler name")
-	c.fs.StringVar(&p.Protocol, "protocol", agent.ProtocolWebhook, "how actions are delivered: webhook, a2a or inproc")
+	c.fs.StringVar(&p.Endpoint, "endpoint", "", "where actions are delivered: a webhook `URL`, an A2A base URL, or for inproc the name of a handler registered in the server's process (choreo serve has none)")
+	c.fs.StringVar(&p.Protocol, "protocol", agent.ProtocolWebhook, "how actions are delivered: webhook, a2a, or inproc (only for a server embedded in a Go program)")
 	c.fs.StringVar(&status, "status", "", "the agent's `status`: active (the default), busy, maintenance or offline")
 	c.fs.StringVar(&metadata, "metadata", "", "a JSON `object` of metadata")
 	c.fs.StringVar(&card, "card", "", "register the A2A agent whose card is served at this base `URL`")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -108,4 +109,35 @@ func TestAgentsRegisterCard(t *testing.T) {
 	}
 	code, _, stderr = e.run(t, "", runAgents, "register", "--card", card.URL+"/missing")
 	wantExit(t, code, stderr, exitFailure, "card_unavailable", "(HTTP 502)")
+}
+
+// TestAgentsRegisterInproc: choreo serve takes an inproc agent registered
+// over the API under any printable name, and has no handler for it, so
+// its deliveries fail; the help says so.
+func TestAgentsRegisterInproc(t *testing.T) {
+	base, stop := startServe(t, t.TempDir())
+	defer stop()
+	code, out, stderr := runWith(t, context.Background(), "", runAgents, "register", "--server", base, "--id", "inv", "--capability", "inventory_management",
+		"--protocol", "inproc", "--endpoint", "any name at all")
+	wantExit(t, code, stderr, exitOK)
+	if !strings.Contains(out, "protocol      inproc") {
+		t.Errorf("register output:\n%s", out)
+	}
+	code, _, stderr = runWith(t, context.Background(), "", runPublish, "--server", base, "--type", "order_received", "--id", "o-1-received",
+		"--correlation", "o-1", "--data", `{"order_value":50}`)
+	wantExit(t, code, stderr, exitOK)
+	eventually(t, "a failed delivery to the inproc agent", func() bool {
+		_, out, _ := runWith(t, context.Background(), "", runMetrics, "--server", base, "--output", "json")
+		var m struct {
+			Dispatch struct {
+				FailedAttempts int64 `json:"failed_attempts"`
+				Delivered      int64 `json:"delivered"`
+			} `json:"dispatch"`
+		}
+		return json.Unmarshal([]byte(out), &m) == nil && m.Dispatch.FailedAttempts > 0 && m.Dispatch.Delivered == 0
+	})
+	_, _, help := runWith(t, context.Background(), "", runAgents, "register", "-h")
+	if !strings.Contains(help, "choreo serve registers no handler") || strings.Contains(help, "or an in-process handler name") {
+		t.Errorf("agents register -h does not say what inproc is on choreo serve:\n%s", help)
+	}
 }
