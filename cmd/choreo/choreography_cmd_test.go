@@ -71,6 +71,11 @@ func TestChoreographyCommands(t *testing.T) {
 	wantExit(t, code, stderr, exitFailure, "invalid_choreography\n", bad+":5:15: r: priority must be an integer")
 	code, _, stderr = e.run(t, "", runChoreography, "deploy", bad, "--name", "returns")
 	wantExit(t, code, stderr, exitFailure, "invalid_choreography (HTTP 422)\n", bad+":5:15: r: priority must be an integer")
+	// An empty document is refused by the server too: it would replace
+	// the running rules with none.
+	empty := writeFile(t, dir, "empty.yaml", "")
+	code, _, stderr = e.run(t, "", runChoreography, "deploy", empty, "--name", "returns")
+	wantExit(t, code, stderr, exitFailure, "invalid_choreography: the choreography has no rules", "(HTTP 422)")
 	code, _, stderr = e.run(t, "", runChoreography, "deploy", yaml, "--name", "other")
 	wantExit(t, code, stderr, exitFailure, "name_mismatch: name:")
 
