@@ -454,10 +454,10 @@ func TestConcurrentDeploy(t *testing.T) {
 				t.Errorf("two managers: got versions %v, want %v", got, want)
 			}
 			// Both managers read the other's records: one history.
-			if _, _, err := m1.Deploy(context.Background(), "sync", []byte("name: sync\n")); err != nil {
+			if _, _, err := m1.Deploy(context.Background(), "sync", []byte("name: sync\npatterns: [{event_type: x, action: a, target_capability: c}]\n")); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := m2.Deploy(context.Background(), "sync", []byte("name: sync\n")); err != nil {
+			if _, _, err := m2.Deploy(context.Background(), "sync", []byte("name: sync\npatterns: [{event_type: x, action: a, target_capability: c}]\n")); err != nil {
 				t.Fatal(err)
 			}
 			h1, h2 := m1.History("shop"), m2.History("shop")
