@@ -39,9 +39,13 @@ const (
 //   - Load: within [0, 1].
 //   - Name, Description: UTF-8 of at most MaxNameLen and
 //     MaxDescriptionLen bytes.
-//   - Metadata: at most MaxMetadataEntries non-empty keys, each value valid
-//     JSON, MaxMetadataSize bytes in all.
+//   - Metadata: at most MaxMetadataEntries non-empty keys of UTF-8, each
+//     value valid JSON text (UTF-8 included), MaxMetadataSize bytes in all.
 //   - CardURL: empty, or an absolute http or https URL.
+//
+// Every string must be valid UTF-8: a decoder that replaced invalid bytes
+// with U+FFFD would hide them from this check, so the server refuses a
+// request body that is not UTF-8 before it decodes it.
 //
 // LastHeartbeat is not checked: the registry sets it.
 func (p *Profile) Validate() error {
@@ -169,6 +173,9 @@ func checkURL(field, s string) error {
 	if len(s) > MaxEndpointLen {
 		return invalid(field, "longer than %d bytes", MaxEndpointLen)
 	}
+	if !utf8.ValidString(s) {
+		return invalid(field, "not valid UTF-8")
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return invalid(field, "%q is not a URL", clip(s))
@@ -203,6 +210,9 @@ func checkMetadata(m map[string]json.RawMessage) error {
 		}
 		if !json.Valid(v) {
 			return invalid("metadata."+clip(k), "not valid JSON")
+		}
+		if !utf8.Valid(v) {
+			return invalid("metadata."+clip(k), "not valid UTF-8")
 		}
 		size += len(k) + len(v)
 	}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/agent"
 	"github.com/choreohq/choreo/store"
@@ -113,12 +114,13 @@ func TestHeartbeatValidation(t *testing.T) {
 	}
 }
 
-// FuzzRegister registers arbitrary JSON profiles: no panic, and an accepted
-// profile survives a restart unchanged.
+// FuzzRegister registers arbitrary JSON profiles: no panic, an accepted
+// profile encodes to valid UTF-8 and survives a restart unchanged.
 func FuzzRegister(f *testing.F) {
 	f.Add([]byte(`{"id":"a","capabilities":["x"],"endpoint":"http://h/"}`))
 	f.Add([]byte(`{"id":"b","capabilities":["x","x",""],"endpoint":"inproc-h","protocol":"inproc","load":0.5}`))
 	f.Add([]byte(`{"id":"c","capabilities":["y"],"endpoint":"https://h:1/a","protocol":"a2a","status":"busy","metadata":{"k":{"v":[1]}}}`))
+	f.Add([]byte("{\"id\":\"d\",\"capabilities\":[\"y\"],\"endpoint\":\"i\",\"protocol\":\"inproc\",\"metadata\":{\"k\":\"\xff\"}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p agent.Profile
 		if json.Unmarshal(b, &p) != nil {
@@ -133,6 +135,9 @@ func FuzzRegister(f *testing.F) {
 				t.Fatalf("refusal without a code: %v", err)
 			}
 			return
+		}
+		if enc, err := json.Marshal(got); err != nil || !utf8.Valid(enc) {
+			t.Fatalf("accepted profile encodes to %q, %v", enc, err)
 		}
 		r2 := open(t, st, agent.Config{})
 		again, ok := r2.Get(got.ID)
@@ -154,4 +159,55 @@ func normJSON(t *testing.T, p agent.Profile) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestValidateRefusesInvalidUTF8 gives each string of a profile bytes that
+// are not UTF-8: Validate and Register refuse them, naming the field.
+func TestValidateRefusesInvalidUTF8(t *testing.T) {
+	ok := func() agent.Profile { return profile("agent-1", 0.5, "x") }
+	for _, tc := range []struct {
+		name  string
+		edit  func(p *agent.Profile)
+		field string
+	}{
+		{"name", func(p *agent.Profile) { p.Name = "a\xffb" }, "name"},
+		{"description", func(p *agent.Profile) { p.Description = "\xc3" }, "description"},
+		{"capability", func(p *agent.Profile) { p.Capabilities = []string{"x", "sum\xfe"} }, "capabilities[1]"},
+		{"webhook endpoint", func(p *agent.Profile) { p.Endpoint = "http://h/\xff" }, "endpoint"},
+		{"a2a endpoint", func(p *agent.Profile) { p.Protocol, p.Endpoint = agent.ProtocolA2A, "https://h\xff/" }, "endpoint"},
+		{"inproc endpoint", func(p *agent.Profile) { p.Protocol, p.Endpoint = agent.ProtocolInProcess, "h\xff" }, "endpoint"},
+		{"card url", func(p *agent.Profile) { p.CardURL = "https://h/\xff" }, "card_url"},
+		{"metadata key", func(p *agent.Profile) { p.Metadata = map[string]json.RawMessage{"k\xff": json.RawMessage("1")} }, "metadata"},
+		{"metadata value", func(p *agent.Profile) { p.Metadata = map[string]json.RawMessage{"k": json.RawMessage("\"\xff\"")} }, "metadata.k"},
+		{"metadata value nested", func(p *agent.Profile) {
+			p.Metadata = map[string]json.RawMessage{"k": json.RawMessage("{\"a\":[\"\xed\xa0\x80\"]}")}
+		}, "metadata.k"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ok()
+			tc.edit(&p)
+			for _, step := range []struct {
+				name string
+				err  error
+			}{
+				{"Validate", p.Validate()},
+				{"Register", func() error {
+					_, err := open(t, mem.New(store.Options{}), agent.Config{}).Register(context.Background(), p)
+					return err
+				}()},
+			} {
+				var e *agent.Error
+				if !errors.As(step.err, &e) || e.Code != agent.CodeInvalidField || e.Field != tc.field || !strings.Contains(e.Msg, "UTF-8") {
+					t.Errorf("%s = %v, want code %q field %q, not valid UTF-8", step.name, step.err, agent.CodeInvalidField, tc.field)
+				}
+			}
+		})
+	}
+	// Valid text outside ASCII, U+FFFD included, is text like any other.
+	p := ok()
+	p.Name, p.Capabilities = "Zürich \uFFFD", []string{"résumé", "日本語"}
+	p.Metadata = map[string]json.RawMessage{"région": json.RawMessage(`"Île-de-France \u00e9"`)}
+	if err := p.Validate(); err != nil {
+		t.Errorf("Validate(valid UTF-8) = %v", err)
+	}
 }

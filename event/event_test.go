@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
 )
@@ -244,15 +245,19 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(full))
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","data":"x"}`))
 	f.Add([]byte(`{"data_base64":"AAEC","x1":1.5e10}`))
+	f.Add([]byte("{\"source\":\"\\u00e9\xc3\xa9\",\"x1\":\"\xff\",\"data\":{\"\xe2\x82\":1}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := event.Decode(b)
 		if err != nil {
 			return
 		}
-		if !json.Valid(b) {
-			t.Fatalf("accepted invalid JSON %q", b)
+		if !json.Valid(b) || !utf8.Valid(b) {
+			t.Fatalf("accepted invalid JSON text %q", b)
 		}
 		out := e.AppendJSON(nil)
+		if !json.Valid(out) || !utf8.Valid(out) {
+			t.Fatalf("own output %q is not valid JSON text", out)
+		}
 		e2, err := event.Decode(out)
 		if err != nil {
 			t.Fatalf("own output %q rejected: %v", out, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -16,7 +17,9 @@ import (
 const maxDepth = 1000
 
 // Decode parses one CloudEvent in structured-mode JSON. It checks the JSON
-// syntax and the type of every attribute it knows; required attributes and
+// syntax, that every string in it is valid UTF-8 (an *Error with code
+// CodeInvalidField names the attribute that holds one that is not), and
+// the type of every attribute it knows; required attributes and
 // size are checked by Validate, so that a missing id can still be filled in
 // first. Data is kept as compact JSON text; unknown extension attributes are
 // kept as the JSON text of their values.
@@ -51,10 +54,15 @@ func (e *Event) decode(b []byte) error {
 	for {
 		d.ws()
 		kstart := d.i
+		d.badUTF8 = false
 		if err := d.skipString(); err != nil {
 			return err
 		}
-		kraw := d.b[kstart+1 : d.i-1]
+		kend := d.i
+		kraw := d.b[kstart+1 : kend-1]
+		if d.badUTF8 {
+			return fieldError(CodeInvalidField, strings.ToValidUTF8(string(kraw), "\uFFFD"), "attribute name is not valid UTF-8")
+		}
 		d.ws()
 		if !d.eat(':') {
 			return d.syntax("want ':' after attribute name")
@@ -64,6 +72,13 @@ func (e *Event) decode(b []byte) error {
 		ws, err := d.skipValue(0)
 		if err != nil {
 			return err
+		}
+		if d.badUTF8 {
+			name, err := unquote(d.b[kstart:kend])
+			if err != nil {
+				return err
+			}
+			return fieldError(CodeInvalidField, name, "not valid UTF-8")
 		}
 		raw := d.b[vstart:d.i]
 		if bit := knownBit(kraw); bit != 0 {
@@ -158,8 +173,7 @@ func (d *decoder) str(key string, vstart int) (string, error) {
 	if raw[0] != '"' {
 		return "", fieldError(CodeInvalidField, key, "want a string")
 	}
-	body := raw[1 : len(raw)-1]
-	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 { // and valid UTF-8, as skipString saw
 		return d.s[vstart+1 : d.i-1], nil
 	}
 	return unquote(raw)
@@ -252,7 +266,7 @@ func validExtensionName(s string) bool {
 
 // AppendJSON appends the event in structured-mode JSON to dst: known
 // attributes in a fixed order, then extensions sorted by name, then data.
-// The output is compact and has no line breaks.
+// The output is compact, has no line breaks and is valid UTF-8.
 func (e *Event) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"specversion":`...)
 	dst = jsonw.String(dst, e.SpecVersion)
@@ -294,12 +308,12 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 			dst = append(dst, ',')
 			dst = jsonw.String(dst, k)
 			dst = append(dst, ':')
-			dst = append(dst, e.Extensions[k]...)
+			dst = appendText(dst, e.Extensions[k])
 		}
 	}
 	if e.Data != nil {
 		dst = append(dst, `,"data":`...)
-		dst = append(dst, e.Data...)
+		dst = appendText(dst, e.Data)
 	} else if e.DataBase64 != nil {
 		dst = append(dst, `,"data_base64":"`...)
 		dst = base64.StdEncoding.AppendEncode(dst, e.DataBase64)
@@ -308,17 +322,32 @@ func (e *Event) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-// unquote decodes the JSON string literal q (quotes included).
+// appendText appends the JSON text b to dst. Events validated now hold
+// only valid UTF-8, but one recorded before invalid UTF-8 was refused may
+// hold some in its data or extensions. JSON syntax allows such bytes only
+// inside strings, so each invalid byte becomes the escape \ufffd there, as
+// jsonw.String writes it, and the JSON comes out as valid JSON text.
+func appendText(dst, b []byte) []byte {
+	if utf8.Valid(b) {
+		return append(dst, b...)
+	}
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return dst
+}
+
+// unquote decodes the JSON string literal q (quotes included), which
+// skipString has found to be valid UTF-8.
 func unquote(q []byte) (string, error) {
 	body := q[1 : len(q)-1]
-	simple := true
-	for _, c := range body {
-		if c == '\\' || c >= utf8.RuneSelf {
-			simple = false
-			break
-		}
-	}
-	if simple || (bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body)) {
+	if bytes.IndexByte(body, '\\') < 0 {
 		return string(body), nil
 	}
 	var s string
@@ -333,6 +362,9 @@ type decoder struct {
 	b []byte
 	s string // b as a string
 	i int
+	// badUTF8 is set by skipString when a string holds invalid UTF-8, so
+	// that the caller can name the attribute at fault.
+	badUTF8 bool
 }
 
 func (d *decoder) syntax(msg string) error {
@@ -472,6 +504,12 @@ func (d *decoder) skipString() error {
 			}
 		case c < 0x20:
 			return d.syntax("control character in string")
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(d.b[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				d.badUTF8 = true
+			}
+			d.i += size
 		default:
 			d.i++
 		}

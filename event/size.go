@@ -30,10 +30,10 @@ func (e *Event) jsonSize() int {
 		n += len(`,"hops":`) + len(strconv.AppendInt(buf[:0], int64(e.Hops), 10))
 	}
 	for k, v := range e.Extensions {
-		n += 2 + stringSize(k) + len(v) // , and :
+		n += 2 + stringSize(k) + textSize(v) // , and :
 	}
 	if e.Data != nil {
-		n += len(`,"data":`) + len(e.Data)
+		n += len(`,"data":`) + textSize(e.Data)
 	} else if e.DataBase64 != nil {
 		n += len(`,"data_base64":""`) + base64.StdEncoding.EncodedLen(len(e.DataBase64))
 	}
@@ -67,6 +67,24 @@ func stringSize(s string) int {
 			n += size
 		}
 		i += size
+	}
+	return n
+}
+
+// textSize returns len(appendText(nil, b)).
+func textSize(b []byte) int {
+	if utf8.Valid(b) {
+		return len(b)
+	}
+	n := 0
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			n += len(`\ufffd`)
+		} else {
+			n += size
+		}
+		b = b[size:]
 	}
 	return n
 }

@@ -52,14 +52,16 @@ func (e *Event) Fill() {
 }
 
 // Validate checks the event against the CloudEvents 1.0 rules and lim. The
-// error, an *Error, names the first field at fault.
+// string attributes, the extension values and Data must be valid UTF-8
+// (DataBase64 holds any bytes). The error, an *Error, names the first
+// field at fault.
 func (e *Event) Validate(lim Limits) error { return e.validate(lim, true, true) }
 
 // DecodeValid is Decode followed by Validate, without repeating what
-// Decode has checked already: the JSON syntax of the data, and the size
-// when the input is too short for the event to reach the limit (its
-// canonical JSON is at most six times as long as any JSON input it came
-// from: that is the growth of one byte of invalid UTF-8 into \ufffd).
+// Decode has checked already: the JSON syntax and UTF-8 of the data, and
+// the size when the input is too short for the event to reach the limit
+// (its canonical JSON is at most six times as long as any JSON input it
+// came from: no character grows more than that when escaped).
 func DecodeValid(b []byte, lim Limits) (*Event, error) {
 	e, err := Decode(b)
 	if err != nil {
@@ -99,12 +101,23 @@ func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 		if len(a.v) > MaxAttributeLen {
 			return fieldError(CodeInvalidField, a.name, "%d bytes, over the limit of %d", len(a.v), MaxAttributeLen)
 		}
-		if a.plain && !plainText(a.v) {
-			return fieldError(CodeInvalidField, a.name, "holds a control character or invalid UTF-8")
+		if a.plain {
+			if !plainText(a.v) {
+				return fieldError(CodeInvalidField, a.name, "holds a control character or invalid UTF-8")
+			}
+		} else if !utf8.ValidString(a.v) {
+			return fieldError(CodeInvalidField, a.name, "not valid UTF-8")
 		}
 	}
-	if checkData && e.Data != nil && e.DataIsJSON() && !jsonvalid.Valid(e.Data) {
-		return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
+	if checkData && e.Data != nil {
+		// Data is JSON text whatever its content type says (other data
+		// is DataBase64), and goes into JSON output as it is.
+		if !utf8.Valid(e.Data) {
+			return fieldError(CodeInvalidField, "data", "not valid UTF-8")
+		}
+		if e.DataIsJSON() && !jsonvalid.Valid(e.Data) {
+			return fieldError(CodeInvalidField, "data", "not JSON, but datacontenttype %q says JSON", e.contentType())
+		}
 	}
 	for k, v := range e.Extensions {
 		if !validExtensionName(k) {
@@ -115,6 +128,9 @@ func (e *Event) validate(lim Limits, checkData, checkSize bool) error {
 		}
 		if !jsonvalid.Valid(v) || len(v) == 0 || v[0] == '{' || v[0] == '[' {
 			return fieldError(CodeInvalidField, k, "extension attribute values are strings, numbers or booleans")
+		}
+		if !utf8.Valid(v) {
+			return fieldError(CodeInvalidField, k, "not valid UTF-8")
 		}
 	}
 	if !checkSize {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
 )
@@ -18,12 +19,13 @@ var fuzzSeeds = []string{
 	`[{"specversion":"1.0","id":"a","source":"s","type":"t"},{"specversion":"1.0","id":"b","source":"s","type":"t","data":[1,"]",{"}":"\""}]}]`,
 	` [ {"specversion":"1.0","source":"s","type":"t"} , {"specversion":"1.0","source":"s","type":"t","time":"2026-01-02T03:04:05Z"} ] `,
 	`[]`, `[1]`, `[{}`, `[{},]`, `{"specversion":"1.0",}`, `[{"a":"\"]"}]`, `"x"`, `[[{}]]`, `{"data":{"a":[}]}`,
+	"[{\"specversion\":\"1.0\",\"source\":\"s\xff\",\"type\":\"t\"},{\"specversion\":\"1.0\",\"source\":\"s\",\"type\":\"t\",\"data\":\"\xc3\xa9\xc3\"}]",
 }
 
 // FuzzDecodeStructured checks the structured-mode body parser: it never
 // panics, its errors carry a known code, what it accepts is valid JSON
-// that event.Decode agrees with element by element, and its events
-// survive a round trip.
+// that event.Decode agrees with element by element, valid UTF-8 included,
+// and its events survive a round trip.
 func FuzzDecodeStructured(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		for mode := range 3 {
@@ -43,8 +45,8 @@ func FuzzDecodeStructured(f *testing.F) {
 				t.Fatalf("unknown code %q", ae.Code)
 			}
 		} else {
-			if !json.Valid(body) {
-				t.Fatalf("accepted invalid JSON %q", body)
+			if !json.Valid(body) || !utf8.Valid(body) {
+				t.Fatalf("accepted invalid JSON text %q", body)
 			}
 			if len(events) == 0 || len(events) > maxBatch {
 				t.Fatalf("%d events", len(events))
@@ -54,6 +56,9 @@ func FuzzDecodeStructured(f *testing.F) {
 			}
 			for _, e := range events {
 				enc := e.AppendJSON(nil)
+				if !utf8.Valid(enc) {
+					t.Fatalf("encoding %q is not UTF-8", enc)
+				}
 				back, err := event.Decode(enc)
 				if err != nil {
 					t.Fatalf("re-decoding %s: %v", enc, err)

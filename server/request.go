@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
 )
@@ -125,7 +126,8 @@ func isJSONMediaType(mt string) bool {
 
 // decodeJSON reads a JSON request body into v with encoding/json, for
 // endpoints whose bodies are small documents rather than events. It wants
-// a JSON Content-Type, refuses unknown fields and trailing data, and maps
+// a JSON Content-Type, refuses unknown fields, trailing data and invalid
+// UTF-8 (which encoding/json would silently replace with U+FFFD), and maps
 // every failure to an *apiError naming the field at fault.
 func (s *Server) decodeJSON(r *http.Request, v any) error {
 	if mt := mediaType(r.Header.Get("Content-Type")); !isJSONMediaType(mt) {
@@ -136,6 +138,12 @@ func (s *Server) decodeJSON(r *http.Request, v any) error {
 		return err
 	}
 	defer putBody(bp)
+	if !utf8.Valid(*bp) {
+		if field := invalidUTF8Field(*bp); field != "" {
+			return errorf(event.CodeInvalidField, field, "not valid UTF-8")
+		}
+		return errorf(event.CodeInvalidJSON, "", "the body is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(*bp))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -145,6 +153,78 @@ func (s *Server) decodeJSON(r *http.Request, v any) error {
 		return errorf(event.CodeInvalidJSON, "", "unexpected data after the JSON value")
 	}
 	return nil
+}
+
+// invalidUTF8Field names the value of the JSON text b that holds the first
+// string that is not valid UTF-8, as the agent package names fields:
+// "name", "capabilities[2]", "metadata.region". A member name that is not
+// UTF-8 is blamed on the object that has it. It returns "" when the
+// string is not in a value with a name (a member name of the top-level
+// object, say) or b is not JSON.
+func invalidUTF8Field(b []byte) string {
+	// A frame is an open container with the name or index of its current
+	// member: the path to a value is the names of all the open frames.
+	type frame struct {
+		obj   bool
+		name  string // object: the current member's name
+		index int    // array: the current element's index
+		atKey bool   // object: the next token is a member name
+	}
+	var stack []frame
+	path := func(frames []frame) string {
+		var sb strings.Builder
+		for _, f := range frames {
+			if !f.obj {
+				sb.WriteString("[" + strconv.Itoa(f.index) + "]")
+				continue
+			}
+			if sb.Len() > 0 {
+				sb.WriteByte('.')
+			}
+			sb.WriteString(f.name)
+		}
+		return sb.String()
+	}
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].obj {
+				stack[n-1].atKey = true
+			} else {
+				stack[n-1].index++
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	prev := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		off := int(dec.InputOffset())
+		bad := !utf8.Valid(b[prev:off]) // the token, and separators, which are ASCII
+		prev = off
+		switch tok := tok.(type) {
+		case json.Delim:
+			if tok == '{' || tok == '[' {
+				stack = append(stack, frame{obj: tok == '{', atKey: tok == '{'})
+				continue
+			}
+			stack = stack[:len(stack)-1]
+		case string:
+			if n := len(stack); n > 0 && stack[n-1].atKey {
+				if bad {
+					return path(stack[:n-1])
+				}
+				stack[n-1].name, stack[n-1].atKey = tok, false
+				continue
+			}
+			if bad {
+				return path(stack)
+			}
+		}
+		valueDone()
+	}
 }
 
 // jsonError maps an error of encoding/json decoding into a value of type

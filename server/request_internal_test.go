@@ -47,6 +47,9 @@ func TestDecodeJSON(t *testing.T) {
 		{"unknown field", "application/json", `{"nmae":"a"}`, "invalid_field", "nmae"},
 		{"trailing", "application/json", `{"name":"a"} {}`, "invalid_json", ""},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("a", 100) + `"}`, "body_too_large", ""},
+		{"name not utf-8", "application/json", "{\"name\":\"a\xff\"}", "invalid_field", "name"},
+		{"nested not utf-8", "application/json", "{\"inner\":{\"flag\":\"\xc3\"}}", "invalid_field", "inner.flag"},
+		{"top-level key not utf-8", "application/json", "{\"n\xffame\":\"a\"}", "invalid_json", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,6 +91,24 @@ func TestQueryHelpers(t *testing.T) {
 	}
 	if _, err := parseQuery(httptest.NewRequest(http.MethodGet, "/?a=%zz", nil), takes("a")); err == nil {
 		t.Error("malformed query accepted")
+	}
+}
+
+func TestInvalidUTF8Field(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"{\"name\":\"\xff\"}", "name"},
+		{"{\"name\":\"ok\",\"capabilities\":[\"a\",\"b\xfe\"]}", "capabilities[1]"},
+		{"{\"capabilities\":[\"a\"],\"metadata\":{\"n\":1,\"k\":{\"x\":[true,null,\"\xff\"]}}}", "metadata.k.x[2]"},
+		{"{\"metadata\":{\"k\xff\":1}}", "metadata"},
+		{"{\"a\":[[1],{\"b\":2}],\"c\":\"\xed\xa0\x80\"}", "c"},
+		{" [ \"ok\" , \"\xff\" ] ", "[1]"},
+		{"\"\xff\"", ""},
+		{"{\"k\xff\":1}", ""},
+		{"{\"name\":\xff}", ""}, // not JSON
+	} {
+		if got := invalidUTF8Field([]byte(c.body)); got != c.want {
+			t.Errorf("invalidUTF8Field(%q) = %q, want %q", c.body, got, c.want)
+		}
 	}
 }
 

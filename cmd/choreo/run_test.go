@@ -156,6 +156,43 @@ func TestRunBadLines(t *testing.T) {
 	}
 }
 
+// TestRunInvalidUTF8Line: a line whose JSON holds bytes that are not
+// UTF-8 is a bad line, reported with its number and the attribute at
+// fault, as the server would refuse the event.
+func TestRunInvalidUTF8Line(t *testing.T) {
+	dir := t.TempDir()
+	ch := writeFile(t, dir, "waits.yaml", absenceYAML)
+	events := strings.Join([]string{
+		line("1", "inventory_confirmed", "a", "2025-01-01T00:00:00Z"),
+		"{\"specversion\":\"1.0\",\"id\":\"2\",\"source\":\"s\",\"type\":\"x\",\"data\":{\"note\":\"\xff\xfe\"}}",
+		"{\"specversion\":\"1.0\",\"id\":\"4\",\"source\":\"s\xc3\",\"type\":\"x\"}",
+		line("3", "x", "c", "2025-01-01T00:01:00Z"),
+	}, "\n")
+
+	code, out, errOut := runCmd(t, events, "run", "--choreography", ch, "--events", "-")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut, "stdin:2: ") || !strings.Contains(errOut, "data: not valid UTF-8") {
+		t.Errorf("stderr %q does not name line 2 and its fault", errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout: got %q, want nothing", out)
+	}
+
+	code, out, errOut = runCmd(t, events, "run", "--choreography", ch, "--events", "-", "--skip-bad")
+	if code != 0 {
+		t.Fatalf("--skip-bad: exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "skipped 2 bad event lines") || !strings.Contains(errOut, "stdin:3: ") ||
+		!strings.Contains(errOut, "source: not valid UTF-8") {
+		t.Errorf("--skip-bad: stderr %q", errOut)
+	}
+	if strings.Count(out, "\n") != 1 || !strings.Contains(out, `"escalate"`) {
+		t.Errorf("--skip-bad: got %q, want the one absence action", out)
+	}
+}
+
 func TestRunLongLine(t *testing.T) {
 	dir := t.TempDir()
 	ch := writeFile(t, dir, "waits.yaml", absenceYAML)
