@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
@@ -119,6 +120,9 @@ func jsonString(b []byte, i int) (string, int, bool) {
 			j++
 		case c == '"':
 			if !escaped {
+				if !utf8.Valid(b[i+1 : j]) {
+					return "", 0, false // the slow path reads it as encoding/json does
+				}
 				return string(b[i+1 : j]), j + 1, true
 			}
 			var s string

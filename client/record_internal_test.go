@@ -61,6 +61,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte(sampleRecord))
 	f.Add([]byte(`{"stream":"s","stream_position":0,"global_position":1,"partition":2}`))
 	f.Add([]byte(`{"stream":"s\u0041","stream_position":0,"global_position":1,"partition":2,"recorded":"2026-01-02T03:04:05Z","x":1}`))
+	f.Add([]byte("{\"stream\":\"\x95\",\"stream_position\":0,\"global_position\":1,\"partition\":2}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		orig := bytes.Clone(b)
 		rec, err := DecodeRecord(b)
