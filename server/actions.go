@@ -112,7 +112,7 @@ const correlationLimit = 10_000
 func (s *Server) routeCorrelations(v *view.Actions) {
 	s.route("GET /v1/correlations/{id}", takesNone, func(w http.ResponseWriter, r *http.Request, _ url.Values) error {
 		id := r.PathValue("id")
-		recs, err := s.cfg.Store.ReadStream(r.Context(), id, 0, correlationLimit)
+		recs, err := s.cfg.Store.ReadCorrelation(r.Context(), id, 0, correlationLimit)
 		if err != nil {
 			return err
 		}

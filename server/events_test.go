@@ -581,3 +581,37 @@ func TestPublishDerivesHopsFromTheAction(t *testing.T) {
 	// A retry of the same request is still the same events.
 	e.post("", ceBatch, batch).positions(t)
 }
+
+// TestCorrelationFindsEventsInOtherStreams: GET /v1/correlations/{id}
+// lists the correlation's events wherever they were appended — a stream
+// the publisher named, a batch led by another correlation — and not the
+// other correlations' events in the stream its id names.
+func TestCorrelationFindsEventsInOtherStreams(t *testing.T) {
+	e := newEnv(t, server.Config{})
+	e.srv.Mount(server.Services{})
+	e.post("", ceJSON, ev("o8-1", "order_received", "order-8")).positions(t)
+	e.post("stream=tenant-1", ceJSON, ev("o8-2", "payment_received", "order-8")).positions(t)
+	e.post("", ceBatch, "["+ev("o9-1", "order_received", "order-9")+","+ev("o8-3", "shipped", "order-8")+"]").positions(t)
+	e.post("", ceBatch, "["+ev("o8-4", "delivered", "order-8")+","+ev("o9-2", "paid", "order-9")+"]").positions(t)
+	for corr, want := range map[string][]string{"order-8": {"o8-1", "o8-2", "o8-3", "o8-4"}, "order-9": {"o9-1", "o9-2"}} {
+		r := e.get("/v1/correlations/" + corr)
+		var doc struct {
+			Events []struct {
+				ID string `json:"id"`
+			} `json:"events"`
+			Analysis struct {
+				EventCount int `json:"event_count"`
+			} `json:"analysis"`
+		}
+		if err := json.Unmarshal(r.body, &doc); err != nil {
+			t.Fatalf("%s: %s (%v)", corr, r.body, err)
+		}
+		var got []string
+		for _, ev := range doc.Events {
+			got = append(got, ev.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || doc.Analysis.EventCount != len(want) {
+			t.Errorf("%s: events %v (analysis counts %d), want %v: %d %.300s", corr, got, doc.Analysis.EventCount, want, r.status, r.body)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/choreohq/choreo/event"
@@ -100,6 +101,15 @@ type Store interface {
 	// ReadAll returns up to limit records from global position from on, in
 	// log order.
 	ReadAll(ctx context.Context, from uint64, limit int) ([]Record, error)
+
+	// ReadCorrelation returns up to limit records of the events whose
+	// correlation id is correlation (event.Event.Correlation), whatever
+	// streams they were appended to, from global position from on, in log
+	// order. The system's streams (IsSystemStream) are left out: the
+	// records it keeps about a correlation (its actions, deliveries,
+	// timers) are not the correlation's events. An unknown correlation
+	// reads as empty.
+	ReadCorrelation(ctx context.Context, correlation string, from uint64, limit int) ([]Record, error)
 
 	// Get returns the record of the event with id, or ErrNotFound when the
 	// log holds no such event (or holds it in an append not yet
@@ -248,6 +258,13 @@ func (o Options) maxBatch() int {
 	}
 	return o.MaxBatch
 }
+
+// SystemStreamPrefix starts the names of the streams the system writes
+// itself ($actions, $dlq, $agents…); clients of the API may not.
+const SystemStreamPrefix = "$"
+
+// IsSystemStream reports whether name is a stream of the system's.
+func IsSystemStream(name string) bool { return strings.HasPrefix(name, SystemStreamPrefix) }
 
 // CheckStream reports whether name may name a stream: 1 to MaxStreamLen
 // bytes of valid UTF-8 with no NUL or other control character.

@@ -6,6 +6,7 @@ package mem
 import (
 	"bytes"
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -24,6 +25,7 @@ type Store struct {
 		log     []store.Record
 		ids     map[string]uint64   // event id → global position
 		streams map[string][]uint64 // stream → global positions
+		corrs   map[string][]uint64 // correlation id → global positions
 	}
 }
 
@@ -37,6 +39,7 @@ func New(opts store.Options) *Store {
 	s := &Store{opts: opts, notifier: store.NewNotifier(0)}
 	s.mu.ids = make(map[string]uint64)
 	s.mu.streams = make(map[string][]uint64)
+	s.mu.corrs = make(map[string][]uint64)
 	return s
 }
 
@@ -103,6 +106,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 				Partition: event.Partition(e.CorrelationID, s.opts.Partitions), Recorded: now,
 			})
 			s.mu.streams[stream] = append(s.mu.streams[stream], g)
+			if !store.IsSystemStream(stream) {
+				corr := copyEv.Correlation()
+				s.mu.corrs[corr] = append(s.mu.corrs[corr], g)
+			}
 			s.mu.ids[e.ID] = g
 			pos[i] = store.Position{Stream: sp, Global: g}
 		}
@@ -128,6 +135,26 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		return nil, nil
 	}
 	gs = gs[from:min(uint64(len(gs)), from+uint64(limit))]
+	out := make([]store.Record, len(gs))
+	for i, g := range gs {
+		out[i] = s.mu.log[g]
+	}
+	return out, nil
+}
+
+// ReadCorrelation implements store.Store.
+func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from uint64, limit int) ([]store.Record, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mu.closed {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	gs := s.mu.corrs[correlation]
+	gs = gs[sort.Search(len(gs), func(i int) bool { return gs[i] >= from }):]
+	gs = gs[:min(len(gs), limit)]
 	out := make([]store.Record, len(gs))
 	for i, g := range gs {
 		out[i] = s.mu.log[g]

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,12 +37,15 @@ import (
 )
 
 const (
-	prefixGlobal = 'g'
-	prefixStream = 's'
-	prefixID     = 'i'
-	prefixMeta   = 'm'
+	prefixGlobal      = 'g'
+	prefixStream      = 's'
+	prefixID          = 'i'
+	prefixMeta        = 'm'
+	prefixCorrelation = 'c'
 
-	formatVersion = 1
+	// formatVersion 2 added the correlation index; a store of format 1
+	// gets it when opened.
+	formatVersion = 2
 
 	// maxGroupEvents bounds the events one group commit carries.
 	maxGroupEvents = 16384
@@ -292,12 +296,17 @@ func (s *Store) init() error {
 		if err := b.Commit(pdb.Sync); err != nil {
 			return err
 		}
-	case format != formatVersion:
+	case format > formatVersion:
 		return fmt.Errorf("store format %d, this build reads %d", format, formatVersion)
 	default:
 		s.partitions = int(parts)
 		if s.opts.Partitions > 0 && s.opts.Partitions != s.partitions {
 			return fmt.Errorf("%w: asked for %d, the store has %d", store.ErrPartitions, s.opts.Partitions, s.partitions)
+		}
+		if format == 1 {
+			if err := s.indexCorrelations(); err != nil {
+				return fmt.Errorf("upgrading the store to format %d: %w", formatVersion, err)
+			}
 		}
 	}
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{prefixGlobal}, UpperBound: []byte{prefixGlobal + 1}})
@@ -316,6 +325,58 @@ func (s *Store) init() error {
 		return err
 	}
 	s.ids.Store(f)
+	return nil
+}
+
+// indexCorrelations upgrades a store of format 1, which had no
+// correlation index, to format 2: it reads the whole log once and indexes
+// the events appended to a stream other than their correlation's. The
+// format changes only once the index is complete, so an upgrade cut short
+// starts over at the next Open.
+func (s *Store) indexCorrelations() error {
+	start := time.Now()
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{prefixGlobal}, UpperBound: []byte{prefixGlobal + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer func() { b.Close() }()
+	var idx indexEntries
+	var d decoder
+	records, indexed := 0, 0
+	for ok := it.First(); ok; ok = it.Next() {
+		g := binary.BigEndian.Uint64(it.Key()[1:])
+		d.left = maxSlab
+		rec, err := d.record(g, it.Value())
+		if err != nil {
+			return err
+		}
+		records++
+		if corr := rec.Event.Correlation(); corr != rec.Stream && !store.IsSystemStream(rec.Stream) {
+			idx.add(prefixCorrelation, corr, true, g, g)
+			indexed++
+		}
+		if len(idx.ends) == 64<<10 {
+			idx.writeTo(b)
+			if err := b.Commit(pdb.NoSync); err != nil {
+				return err
+			}
+			b.Close()
+			b = s.db.NewBatch()
+		}
+		d.arena = d.arena[:0] // the records are not kept
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	idx.writeTo(b)
+	b.Set(keyFormat, binary.AppendUvarint(nil, formatVersion), nil)
+	if err := b.Commit(pdb.Sync); err != nil {
+		return err
+	}
+	s.opts.Logger.Info("store upgraded: correlation index built", "format", formatVersion,
+		"records", records, "indexed", indexed, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -770,6 +831,13 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		s.vals = append(s.vals, val)
 		b.Set(key[:], val, nil)
 		s.streamIdx.add(prefixStream, r.stream, true, p.Stream, p.Global)
+		if corr := e.Correlation(); corr != r.stream && !store.IsSystemStream(r.stream) {
+			// The correlation index holds the events appended to a
+			// stream other than the one their correlation id names;
+			// the others are found through that stream's index. The
+			// system's streams are not a correlation's.
+			s.streamIdx.add(prefixCorrelation, corr, true, p.Global, p.Global)
+		}
 		s.idIdx.add(prefixID, e.ID, false, 0, p.Global)
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
 		s.recent[e.ID] = struct{}{}
@@ -1102,6 +1170,112 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		out = append(out, rec)
 	}
 	return out, it.Error()
+}
+
+// ReadCorrelation implements store.Store. A correlation's events are in
+// two indexes: that of the stream its id names, where events go unless
+// their publisher names another (the events of other correlations there
+// are passed over), and the correlation index, which holds those appended
+// to other streams. The two are read in global order and merged.
+func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from uint64, limit int) ([]store.Record, error) {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closeMu.closed {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	head := s.head.Load()
+	if from >= head {
+		return nil, nil
+	}
+	stream := correlation
+	if store.IsSystemStream(stream) {
+		stream = "" // no stream: names are not empty
+	}
+	inStream, err := s.indexIter(prefixStream, stream, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer inStream.Close()
+	elsewhere, err := s.indexIter(prefixCorrelation, correlation, from)
+	if err != nil {
+		return nil, err
+	}
+	defer elsewhere.Close()
+	// next returns the global position its iterator is at, or
+	// math.MaxUint64 past its end.
+	next := func(it *pdb.Iterator, ok bool) (uint64, error) {
+		if !ok {
+			return math.MaxUint64, it.Error()
+		}
+		if len(it.Value()) < 8 {
+			return 0, fmt.Errorf("index of correlation %q: %w", correlation, event.ErrCorrupt)
+		}
+		return binary.BigEndian.Uint64(it.Value()), nil
+	}
+	sg, err := next(inStream, inStream.First())
+	for err == nil && sg < from { // a stream's positions rise with its records'
+		sg, err = next(inStream, inStream.Next())
+	}
+	if err != nil {
+		return nil, err
+	}
+	eg, err := next(elsewhere, elsewhere.First())
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.db.NewIter(&pdb.IterOptions{LowerBound: globalKey(from), UpperBound: globalKey(head)})
+	if err != nil {
+		return nil, err
+	}
+	defer recs.Close()
+	var out []store.Record
+	d := decoder{left: limit}
+	var kbuf [9]byte
+	for len(out) < limit {
+		g, fromStream := min(sg, eg), sg <= eg
+		if g >= head { // past the end, or written and not yet acknowledged
+			break
+		}
+		if fromStream {
+			sg, err = next(inStream, inStream.Next())
+		} else {
+			eg, err = next(elsewhere, elsewhere.Next())
+		}
+		if err != nil {
+			return nil, err
+		}
+		key := binary.BigEndian.AppendUint64(append(kbuf[:0], prefixGlobal), g)
+		if !recs.SeekGE(key) || !bytes.Equal(recs.Key(), key) {
+			if err := recs.Error(); err != nil {
+				return nil, fmt.Errorf("reading record %d: %w", g, err)
+			}
+			return nil, fmt.Errorf("reading record %d: %w", g, pdb.ErrNotFound)
+		}
+		rec, err := d.record(g, recs.Value())
+		if err != nil {
+			return nil, err
+		}
+		if fromStream && rec.Event.Correlation() != correlation {
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// indexIter returns an iterator over the entries of the index prefix for
+// name, from position pos on.
+func (s *Store) indexIter(prefix byte, name string, pos uint64) (*pdb.Iterator, error) {
+	lower := make([]byte, 0, len(name)+10)
+	lower = append(lower, prefix)
+	lower = append(lower, name...)
+	lower = append(lower, 0)
+	upper := append(bytes.Clone(lower[:len(lower)-1]), 1)
+	lower = binary.BigEndian.AppendUint64(lower, pos)
+	return s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: upper})
 }
 
 // Get implements store.Store.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +51,7 @@ func Run(t *testing.T, cfg Config) {
 		{"AppendDeferred", testAppendDeferred},
 		{"SlowSubscriber", testSlowSubscriber},
 		{"Get", testGet},
+		{"ReadCorrelation", testReadCorrelation},
 		{"Close", testClose},
 	}
 	if cfg.Durable {
@@ -890,4 +892,80 @@ func testGet(t *testing.T, cfg Config) {
 		t.Fatalf("Get(4) = %v, want ErrNotFound", err)
 	}
 	CheckLog(t, s)
+}
+
+// testReadCorrelation: a correlation's events are found wherever they
+// were appended — in the stream its id names, in streams a publisher
+// named, as the later events of a batch whose stream is the first's
+// correlation — but not in the system's streams, in log order, paged by
+// global position; the stream named by a correlation may hold events of
+// others, which it does not return. For a durable backend the answers
+// survive a reopen.
+func testReadCorrelation(t *testing.T, cfg Config) {
+	dir := t.TempDir()
+	s := open(t, cfg, dir, store.Options{})
+	mustAppend(t, s, "A", store.Any, Ev("a1", "t", "A"))
+	mustAppend(t, s, "tenant-1", store.Any, Ev("a2", "t", "A"), Ev("x1", "t", "X"))
+	mustAppend(t, s, "A", store.Any, Ev("a3", "t", "A"), Ev("b1", "t", "B")) // b1 lands in A
+	noCorr := Ev("self", "t", "")
+	mustAppend(t, s, "elsewhere", store.Any, noCorr) // its own correlation
+	mustAppend(t, s, "B", store.Any, Ev("b2", "t", "B"))
+	mustAppend(t, s, "A", store.Any, Ev("a4", "t", "A"))
+	mustAppend(t, s, "$actions", store.Any, Ev("sys-a", "t", "A"), Ev("sys-x", "t", "$actions")) // the system's: left out
+
+	check := func(s store.Store) {
+		t.Helper()
+		want := map[string][]string{
+			"A": {"a1", "a2", "a3", "a4"}, "B": {"b1", "b2"}, "X": {"x1"}, "self": {"self"},
+			"tenant-1": nil, "elsewhere": nil, "nobody": nil, "$actions": nil,
+		}
+		for corr, ids := range want {
+			recs, err := s.ReadCorrelation(ctx, corr, 0, 100)
+			if err != nil {
+				t.Fatalf("ReadCorrelation(%s): %v", corr, err)
+			}
+			var got []string
+			last := int64(-1)
+			for _, r := range recs {
+				got = append(got, r.Event.ID)
+				if int64(r.GlobalPosition) <= last {
+					t.Fatalf("ReadCorrelation(%s): not in log order: %v", corr, recs)
+				}
+				last = int64(r.GlobalPosition)
+				if r.Event.Correlation() != corr {
+					t.Fatalf("ReadCorrelation(%s) returned %s of correlation %s", corr, r.Event.ID, r.Event.Correlation())
+				}
+			}
+			if !slices.Equal(got, ids) {
+				t.Errorf("ReadCorrelation(%s) = %v, want %v", corr, got, ids)
+			}
+		}
+		// Paging: from a global position, limit at a time.
+		var paged []string
+		for from := uint64(0); ; {
+			recs, err := s.ReadCorrelation(ctx, "A", from, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) == 0 {
+				break
+			}
+			paged = append(paged, recs[0].Event.ID)
+			from = recs[0].GlobalPosition + 1
+		}
+		if !slices.Equal(paged, []string{"a1", "a2", "a3", "a4"}) {
+			t.Errorf("paged one at a time: %v", paged)
+		}
+		if recs, err := s.ReadCorrelation(ctx, "A", 0, 0); err != nil || len(recs) != 0 {
+			t.Errorf("limit 0: %v, %v", recs, err)
+		}
+		if recs, err := s.ReadCorrelation(ctx, "A", 1<<40, 10); err != nil || len(recs) != 0 {
+			t.Errorf("from past the end: %v, %v", recs, err)
+		}
+	}
+	check(s)
+	if cfg.Durable {
+		s.Close()
+		check(open(t, cfg, dir, store.Options{}))
+	}
 }
