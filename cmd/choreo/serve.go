@@ -186,6 +186,9 @@ flags:`)
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stdio.err, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.secret == "" {
+		log.Warn("webhook deliveries are not signed, so agents cannot tell them from a forger's: give --webhook-secret (or CHOREO_WEBHOOK_SECRET)")
+	}
 	if err := serve(ctx, cfg, log, nil); err != nil {
 		printServeError(stdio, "serve", err)
 		return 1
