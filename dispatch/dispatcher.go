@@ -316,8 +316,12 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 			}
 		}
 	}()
+	sweep := time.NewTicker(agentSweepInterval)
+	defer sweep.Stop()
 	for {
 		select {
+		case <-sweep.C:
+			d.sweepAgents()
 		case <-wake:
 			d.mu.Lock()
 			queue := d.mu.retryQueue
@@ -730,6 +734,30 @@ func (d *Dispatcher) removeLocked(w *slotWaiter) {
 	if q.Len() == 0 {
 		delete(d.mu.waiters, w.capability)
 	}
+}
+
+// agentSweepInterval is how often Run forgets the state of agents that
+// have left the directory.
+const agentSweepInterval = time.Minute
+
+// sweepAgents forgets the state (slots and breaker) of the agents that
+// have left the directory and have no attempt in progress, so that it
+// does not grow with every agent id ever seen. It needs a directory that
+// can look an agent up, as the registry can; with another it does
+// nothing.
+func (d *Dispatcher) sweepAgents() {
+	dir, ok := d.dir.(interface {
+		Get(id string) (agent.Profile, bool)
+	})
+	if !ok {
+		return
+	}
+	d.agents.Range(func(k, v any) bool {
+		if _, ok := dir.Get(k.(string)); !ok && len(v.(*agentState).slots) == 0 {
+			d.agents.Delete(k)
+		}
+		return true
+	})
 }
 
 // agent returns the state of agent id, made on first use.
