@@ -234,27 +234,27 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	}
 	// MaxInFlight workers deliver; handing an action to them blocks while
 	// all are busy, and the outbox waits in the log.
-	queue := make(chan engine.Action)
+	queue := make(chan task)
 	defer close(queue)
 	for range d.cfg.MaxInFlight {
 		tasks.Go(func() {
-			for a := range queue {
+			for t := range queue {
 				d.m.busy.Add(1)
-				if d.deliver(ctx, work, &a, true) {
+				if d.deliver(ctx, work, &t.a, t.tried, true) {
 					// No agent can take it now: it waits in a goroutine of
 					// its own, and the worker takes the next action.
 					tasks.Go(func() {
 						defer d.m.parked.Add(-1)
-						d.deliver(ctx, work, &a, false)
+						d.deliver(ctx, work, &t.a, t.tried, false)
 					})
 				}
 				d.m.busy.Add(-1)
 			}
 		})
 	}
-	start := func(ctx context.Context, a engine.Action) error {
+	start := func(ctx context.Context, t task) error {
 		select {
-		case queue <- a:
+		case queue <- t:
 			d.m.taken.Add(1)
 			return nil
 		case <-ctx.Done():
@@ -265,9 +265,9 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	open := newOpenReader(d.st, pending)
 	pending = nil
 	for {
-		a, ok, err := open.next(ctx)
+		t, ok, err := open.next(ctx)
 		if err == nil && ok {
-			err = start(ctx, a)
+			err = start(ctx, t)
 		}
 		if err != nil {
 			d.m.queued.Store(0)
@@ -305,7 +305,7 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 				continue
 			}
 			if err == nil {
-				err = start(readCtx, e.Action)
+				err = start(readCtx, task{a: e.Action})
 			}
 			if err != nil {
 				if readCtx.Err() != nil {
@@ -328,7 +328,7 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 			d.mu.retryQueue = nil
 			d.mu.Unlock()
 			for _, a := range queue {
-				if err := start(ctx, a); err != nil {
+				if err := start(ctx, task{a: a}); err != nil {
 					return err
 				}
 			}
@@ -372,7 +372,7 @@ func (d *Dispatcher) isClosed() bool {
 // workers, so that a capability no agent has, or a slow agent with a
 // long queue, cannot hold every worker and stall the actions of every
 // other capability.
-func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, mayPark bool) (parked bool) {
+func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, tried int, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
 	if a.Hops+1 > d.cfg.MaxHops {
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
@@ -400,8 +400,8 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 	// can resume or deduplicate it (an A2A task is followed, a webhook
 	// sees the same idempotency key) where another would start over.
 	var avoid string
-	for attempt := 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == 1, avoid)
+	for attempt := tried + 1; ; attempt++ {
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid)
 		if err == errParked {
 			return true
 		}
@@ -734,6 +734,14 @@ func (d *Dispatcher) removeLocked(w *slotWaiter) {
 	if q.Len() == 0 {
 		delete(d.mu.waiters, w.capability)
 	}
+}
+
+// task is an action handed to the workers, with the failed attempts
+// already recorded for it (by an earlier Run): the attempts go on from
+// there, and Config.MaxAttempts counts them all.
+type task struct {
+	a     engine.Action
+	tried int
 }
 
 // agentSweepInterval is how often Run forgets the state of agents that

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -53,9 +54,10 @@ func (c *cursor) pop() {
 // costs tens of bytes an action until the action is read again to be
 // delivered.
 type openAction struct {
-	seq  uint64 // global position of the record that opened it
-	pos  uint64 // its record's position in its stream
-	dead bool   // the record is a dead letter's, sent back for delivery
+	seq   uint64 // global position of the record that opened it
+	pos   uint64 // its record's position in its stream
+	tried uint32 // failed attempts recorded since it opened
+	dead  bool   // the record is a dead letter's, sent back for delivery
 }
 
 // recover replays the outbox stream and the dead-letter stream together, in
@@ -133,6 +135,12 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, 0)
+			if o, ok := pending[r.ActionID]; ok && r.Attempt > 0 {
+				// The next Run goes on counting, so that restarts do
+				// not give an action MaxAttempts afresh each time.
+				o.tried = max(o.tried, uint32(min(r.Attempt, math.MaxUint32)))
+				pending[r.ActionID] = o
+			}
 		case DeadLetterType:
 			var dl DeadLetter
 			if err := json.Unmarshal(e.Data, &dl); err != nil {
@@ -210,24 +218,25 @@ type openReader struct {
 // next returns the next open action; ok is false when there are no more.
 // An action record that no longer decodes is skipped (it was checked once
 // already by recovery, which skipped it too).
-func (r *openReader) next(ctx context.Context) (a engine.Action, ok bool, err error) {
+func (r *openReader) next(ctx context.Context) (t task, ok bool, err error) {
 	for len(r.open) > 0 {
 		o := r.open[0]
 		r.open = r.open[1:]
 		if o.dead {
 			dls, err := readDeadLetters(ctx, r.st, []uint64{o.pos})
 			if err != nil {
-				return engine.Action{}, false, err
+				return task{}, false, err
 			}
-			return dls[0].Action, true, nil
+			return task{a: dls[0].Action, tried: int(o.tried)}, true, nil
 		}
 		rec, err := r.acts.at(ctx, o.pos, 0)
 		if err != nil {
-			return engine.Action{}, false, err
+			return task{}, false, err
 		}
-		if err := a.UnmarshalJSON(rec.Event.Data); err == nil {
-			return a, true, nil
+		if err := t.a.UnmarshalJSON(rec.Event.Data); err == nil {
+			t.tried = int(o.tried)
+			return t, true, nil
 		}
 	}
-	return engine.Action{}, false, nil
+	return task{}, false, nil
 }

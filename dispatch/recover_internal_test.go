@@ -117,7 +117,8 @@ func TestRecoveryReadsOpenActionsAgain(t *testing.T) {
 		if i%3 == 0 {
 			continue
 		}
-		a, ok, err := r.next(context.Background())
+		tk, ok, err := r.next(context.Background())
+		a := tk.a
 		if err != nil || !ok {
 			t.Fatalf("action %d: ok %v, err %v", i, ok, err)
 		}

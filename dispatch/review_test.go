@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -666,5 +667,41 @@ func TestRetryAfterDeadlineReturnsToTheAgent(t *testing.T) {
 	waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
 	if n := calls.Load(); n != 2 || len(rc.messages()) != 0 {
 		t.Fatalf("the timed-out agent had %d attempts and the other %d; want 2 and 0", n, len(rc.messages()))
+	}
+}
+
+// TestAttemptsCountAcrossRestarts: the failed attempts recorded by one
+// Run count in the next, so a dispatcher that restarts does not give an
+// action MaxAttempts afresh each time; the attempt numbers go on.
+func TestAttemptsCountAcrossRestarts(t *testing.T) {
+	cfg := fast()
+	cfg.MaxAttempts = 3
+	cfg.Backoff, cfg.MaxBackoff = 400*time.Millisecond, 400*time.Millisecond
+	r := newRig(t, nil, cfg)
+	var attempts []int
+	var mu sync.Mutex
+	r.agent("a", "cap", 0, func(_ context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		mu.Lock()
+		attempts = append(attempts, d.Attempt)
+		mu.Unlock()
+		return dispatch.Result{}, errors.New("down")
+	})
+	r.action("act", "cap", 0)
+	r.start()
+	waitFor(t, "two failed attempts", func() bool { return r.d.Metrics().FailedAttempts == 2 })
+	r.stop() // before the third: the backoff is 200 to 400 ms
+
+	d, err := dispatch.New(r.st, r.reg, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	r.start()
+	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
+	dl := deadLetters(t, r.d)[0]
+	mu.Lock()
+	defer mu.Unlock()
+	if dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 3 || fmt.Sprint(attempts) != "[1 2 3]" {
+		t.Fatalf("dead letter %s after %d attempts; the agent saw attempts %v; want max_attempts after 3, [1 2 3]", dl.Reason, dl.Attempts, attempts)
 	}
 }
