@@ -58,14 +58,14 @@ type Metrics struct {
 	Taken          int64 // actions started (from the outbox, recovery or a retry)
 	InFlight       int64 // actions being delivered now by the workers
 	Waiting        int64 // actions waiting for a usable agent, in the workers or parked
-	Parked         int64 // actions waiting outside the workers for an agent with their capability
+	Parked         int64 // actions waiting outside the workers for an agent that can take them
 	Attempts       int64
 	FailedAttempts int64
 	Delivered      int64
 	DeadLettered   int64
 	DeadLetters    int64 // in the queue now
 	Results        int64 // events agents gave back, appended
-	ResultsRefused int64 // events agents gave back that the store refused
+	ResultsRefused int64 // events agents gave back that could not be taken (see Result.Refused) or that the store refused
 	RecordErrors   int64 // failed appends of the dispatcher's records, retried
 	BreakerOpened  int64 // times a breaker opened
 	// OutboxLag is how many records of the log the outbox has not read

@@ -49,7 +49,7 @@ var (
 	descBreakers    = desc("dispatch_breaker_opened_total", "Times an agent's circuit breaker opened.")
 	descInFlight    = desc("dispatch_in_flight", "Actions being delivered.")
 	descWaiting     = desc("dispatch_waiting_for_agent", "Actions waiting for a usable agent.")
-	descParked      = desc("dispatch_parked", "Actions waiting outside the workers for an agent with their capability.")
+	descParked      = desc("dispatch_parked", "Actions waiting outside the workers for an agent that can take them (none live with the capability, or all busy).")
 	descDLQ         = desc("dispatch_dead_letters", "Actions in the dead-letter queue.")
 	descOutboxLag   = desc("dispatch_outbox_lag_records", "Records of the log the dispatcher's outbox has not read yet; grows while agents cannot keep up.")
 	descByStatus    = desc("actions", "Recent actions by delivery status.", "status")
