@@ -64,8 +64,12 @@ type Config struct {
 	// ReasonLoop. Zero means DefaultMaxHops.
 	MaxHops int
 
-	// MaxInFlight bounds the actions being delivered at once; the outbox
-	// waits when it is reached. Zero means DefaultMaxInFlight.
+	// MaxInFlight is the number of workers that take actions from the
+	// outbox and deliver them; the outbox waits while all are busy. An
+	// action no agent can take at once waits and is delivered outside
+	// them (see MaxParked), so attempts at once are bounded by
+	// MaxInFlight + MaxParked, and at each agent by MaxPerAgent. Zero
+	// means DefaultMaxInFlight.
 	MaxInFlight int
 	// MaxParked bounds the actions that wait, outside the MaxInFlight
 	// workers, for an agent that can take them: none with their

@@ -60,7 +60,9 @@ func (dl *deadlines) after(timeout time.Duration) context.Context {
 	}
 	if len(dl.mu.shared) >= dl.mu.prune {
 		for k, s := range dl.mu.shared {
-			if k <= now {
+			// Only those that have ended: one whose timer is late must
+			// still end by its deadline, not by a cancellation.
+			if s.ctx.Err() != nil {
 				s.cancel()
 				delete(dl.mu.shared, k)
 			}

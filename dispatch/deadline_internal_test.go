@@ -89,3 +89,34 @@ func TestDeadlinesStayFew(t *testing.T) {
 	}
 	t.Logf("%d calls, %d contexts kept", calls, n)
 }
+
+// TestDeadlinesPruneOnlyTheEnded: pruning drops the contexts that have
+// ended and cancels none that has not, even past its deadline while its
+// timer is late: those end by their deadline, with its cause.
+func TestDeadlinesPruneOnlyTheEnded(t *testing.T) {
+	dl := newDeadlines(context.Background())
+	var long []context.Context
+	for i := range 200 { // past the first pruning threshold
+		long = append(long, dl.after(time.Hour+time.Duration(i)*time.Minute))
+	}
+	short := dl.after(time.Millisecond)
+	<-short.Done()
+	dl.mu.Lock()
+	dl.mu.prune = 0 // prune at the next call
+	dl.mu.Unlock()
+	dl.after(2 * time.Hour)
+	dl.mu.Lock()
+	n := len(dl.mu.shared)
+	dl.mu.Unlock()
+	if n != 201 {
+		t.Fatalf("%d contexts kept, want the 200 long ones and the new one", n)
+	}
+	for i, ctx := range long {
+		if ctx.Err() != nil {
+			t.Fatalf("long context %d ended: %v", i, ctx.Err())
+		}
+	}
+	if !errors.Is(context.Cause(short), context.DeadlineExceeded) {
+		t.Fatalf("the short one's cause: %v", context.Cause(short))
+	}
+}

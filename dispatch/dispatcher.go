@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -104,6 +105,9 @@ var errAbandoned = errors.New("dispatch: attempt abandoned as Run stopped")
 type agentState struct {
 	slots   chan struct{}
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// caps are the agent's capabilities as the latest look for an agent
+	// found them: a slot it frees may serve the actions waiting for any.
+	caps atomic.Pointer[[]string]
 }
 
 // New returns a dispatcher that reads actions from st, finds agents in dir
@@ -239,16 +243,11 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	for range d.cfg.MaxInFlight {
 		tasks.Go(func() {
 			for t := range queue {
-				d.m.busy.Add(1)
 				if d.deliver(ctx, work, &t.a, t.tried, true) {
 					// No agent can take it now: it waits in a goroutine of
 					// its own, and the worker takes the next action.
-					tasks.Go(func() {
-						defer d.m.parked.Add(-1)
-						d.deliver(ctx, work, &t.a, t.tried, false)
-					})
+					tasks.Go(func() { d.deliver(ctx, work, &t.a, t.tried, false) })
 				}
-				d.m.busy.Add(-1)
 			}
 		})
 	}
@@ -374,6 +373,14 @@ func (d *Dispatcher) isClosed() bool {
 // other capability.
 func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, tried int, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
+	// A parked action (delivered without mayPark) counts as parked until
+	// it has an agent.
+	parkedNow := !mayPark
+	defer func() {
+		if parkedNow {
+			d.m.parked.Add(-1)
+		}
+	}()
 	if a.Hops+1 > d.cfg.MaxHops {
 		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return false
@@ -394,6 +401,12 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 	}
 	var lastErr error
 	var lastAgent string
+	if tried >= d.cfg.MaxAttempts {
+		// The attempts an earlier Run recorded reached the maximum; it
+		// stopped before it could record the dead letter.
+		d.deadLetter(a, ReasonMaxAttempts, tried, "", fmt.Sprintf("%d attempts were recorded before a restart, the maximum being %d", tried, d.cfg.MaxAttempts))
+		return false
+	}
 	// avoid is the agent the next attempt goes to only if no other can
 	// take it: the one that just failed, unless its attempt ran out of
 	// time — it may be working on the action still, and the same agent
@@ -404,6 +417,10 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid)
 		if err == errParked {
 			return true
+		}
+		if err == nil && parkedNow {
+			d.m.parked.Add(-1)
+			parkedNow = false
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -605,6 +622,7 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, a
 		select {
 		case <-changed:
 		case <-w.ch:
+			w.woken = true
 		case <-pollC:
 		case <-deadline.C:
 			switch {
@@ -635,6 +653,12 @@ const (
 // are to be had.
 func (d *Dispatcher) takeSlot(p *agent.Profile) (lease, int) {
 	st := d.agent(p.ID)
+	// The agent's latest capabilities, as this look found them: a slot it
+	// frees wakes the waiters of any of them, those of one it gained while
+	// busy included.
+	if c := st.caps.Load(); c == nil || !slices.Equal(*c, p.Capabilities) {
+		st.caps.Store(&p.Capabilities)
+	}
 	select {
 	case st.slots <- struct{}{}:
 	default:
@@ -649,7 +673,8 @@ func (d *Dispatcher) takeSlot(p *agent.Profile) (lease, int) {
 		<-st.slots
 		return lease{}, slotRefused
 	}
-	return lease{st, done, p.Capabilities}, slotTaken
+	d.m.attempting.Add(1)
+	return lease{st, done}, slotTaken
 }
 
 // lease is an agent's slot and its breaker's permission, taken by acquire
@@ -657,18 +682,18 @@ func (d *Dispatcher) takeSlot(p *agent.Profile) (lease, int) {
 type lease struct {
 	st   *agentState
 	done func(error) // the breaker's
-	caps []string    // the agent's capabilities, whose waiters its slot may serve
 }
 
 // release gives l back with the outcome of its attempt.
 func (d *Dispatcher) release(l lease, err error) {
 	l.done(err)
+	d.m.attempting.Add(-1)
 	<-l.st.slots
 	if d.m.waiting.Load() == 0 {
 		return // nobody to wake
 	}
 	d.mu.Lock()
-	for _, c := range l.caps {
+	for _, c := range *l.st.caps.Load() {
 		d.wakeLocked(c)
 	}
 	d.mu.Unlock()
@@ -679,10 +704,12 @@ type slotWaiter struct {
 	ch         chan struct{} // 1-buffered; a slot freed for it, or a wake passed on
 	capability string
 	elem       *list.Element // in Dispatcher.mu.waiters[capability]; nil when out; guarded by mu
+	woken      bool          // taken out by a wake-up, not yet back in
 }
 
 // joinQueue puts w at the end of its capability's queue, unless it is in
-// it.
+// it; at the front if a wake-up took it out, so that one who finds the
+// slot taken by another keeps its turn.
 func (d *Dispatcher) joinQueue(w *slotWaiter) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -694,7 +721,12 @@ func (d *Dispatcher) joinQueue(w *slotWaiter) {
 		q = list.New()
 		d.mu.waiters[w.capability] = q
 	}
-	w.elem = q.PushBack(w)
+	if w.woken {
+		w.elem = q.PushFront(w)
+		w.woken = false
+	} else {
+		w.elem = q.PushBack(w)
+	}
 }
 
 // leaveQueue takes w out of its queue for good. A wake-up it was sent and

@@ -14,7 +14,7 @@ type ruleKey struct{ choreography, rule string }
 type metrics struct {
 	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
 	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
-	waiting, busy, queued, parked                            atomic.Int64
+	waiting, attempting, queued, parked                      atomic.Int64
 
 	mu    sync.Mutex
 	rules map[ruleKey]*RuleStats
@@ -56,7 +56,7 @@ func (r RuleStats) AverageResponse() time.Duration {
 // Metrics are a Dispatcher's counters since it was made.
 type Metrics struct {
 	Taken          int64 // actions started (from the outbox, recovery or a retry)
-	InFlight       int64 // actions being delivered now by the workers
+	InFlight       int64 // attempts in progress
 	Waiting        int64 // actions waiting for a usable agent, in the workers or parked
 	Parked         int64 // actions waiting outside the workers for an agent that can take them
 	Attempts       int64
@@ -87,7 +87,7 @@ func (d *Dispatcher) Metrics() Metrics {
 		ResultsRefused: d.m.resultsRefused.Load(), RecordErrors: d.m.recordErrors.Load(),
 		BreakerOpened: d.m.breakerOpened.Load(),
 	}
-	m.InFlight = d.m.busy.Load()
+	m.InFlight = d.m.attempting.Load()
 	m.Parked = d.m.parked.Load()
 	m.Queued = d.m.queued.Load()
 	read := d.readPos.Load()

@@ -705,3 +705,104 @@ func TestAttemptsCountAcrossRestarts(t *testing.T) {
 		t.Fatalf("dead letter %s after %d attempts; the agent saw attempts %v; want max_attempts after 3, [1 2 3]", dl.Reason, dl.Attempts, attempts)
 	}
 }
+
+// TestAttemptsAtTheMaximumDeadLetterAtOnce: an action whose recorded
+// attempts already reach MaxAttempts (a restart with a lower maximum, or
+// one between the last attempt's record and the dead letter) is
+// dead-lettered without another attempt.
+func TestAttemptsAtTheMaximumDeadLetterAtOnce(t *testing.T) {
+	cfg := fast()
+	cfg.MaxAttempts = 5
+	cfg.Backoff, cfg.MaxBackoff = 400*time.Millisecond, 400*time.Millisecond
+	r := newRig(t, nil, cfg)
+	var calls atomic.Int64
+	r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+		calls.Add(1)
+		return dispatch.Result{}, errors.New("down")
+	})
+	r.action("act", "cap", 0)
+	r.start()
+	waitFor(t, "two failed attempts", func() bool { return r.d.Metrics().FailedAttempts == 2 })
+	r.stop()
+	cfg.MaxAttempts = 2
+	d, err := dispatch.New(r.st, r.reg, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.d = d
+	r.start()
+	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
+	if dl := deadLetters(t, r.d)[0]; dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 2 || calls.Load() != 2 {
+		t.Fatalf("dead letter %s after %d attempts, %d calls; want max_attempts after 2, 2 calls", dl.Reason, dl.Attempts, calls.Load())
+	}
+}
+
+// TestGaugesCountAttemptsAndParked: InFlight counts the attempts in
+// progress, wherever they run, and Parked the actions still waiting for
+// an agent, not those being delivered.
+func TestGaugesCountAttemptsAndParked(t *testing.T) {
+	cfg := fast()
+	cfg.MaxPerAgent = 2
+	cfg.AgentWait = 20 * time.Second
+	r := newRig(t, nil, cfg)
+	gate := make(chan struct{})
+	r.agent("a", "cap", 0, func(ctx context.Context, _ *dispatch.Delivery) (dispatch.Result, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return dispatch.Result{}, nil
+	})
+	for i := range 5 {
+		r.action(fmt.Sprint("act-", i), "cap", 0)
+	}
+	r.start()
+	waitFor(t, "2 attempts and 3 parked", func() bool {
+		m := r.d.Metrics()
+		return m.InFlight == 2 && m.Parked == 3 && m.Waiting == 3
+	})
+	gate <- struct{}{} // one attempt ends; a parked action takes its slot
+	waitFor(t, "2 attempts and 2 parked", func() bool {
+		m := r.d.Metrics()
+		return m.Delivered == 1 && m.InFlight == 2 && m.Parked == 2
+	})
+	close(gate)
+	waitFor(t, "all delivered", func() bool { return r.d.Metrics().Delivered == 5 })
+	if m := r.d.Metrics(); m.InFlight != 0 || m.Parked != 0 || m.Waiting != 0 {
+		t.Fatalf("after: %d in flight, %d parked, %d waiting", m.InFlight, m.Parked, m.Waiting)
+	}
+}
+
+// TestFreedSlotWakesForCapabilitiesGainedMeanwhile: an agent that gains a
+// capability while its slots are held wakes, when one frees, the actions
+// waiting for the new capability too.
+func TestFreedSlotWakesForCapabilitiesGainedMeanwhile(t *testing.T) {
+	cfg := fast()
+	cfg.MaxPerAgent = 1
+	cfg.AgentWait = 5 * time.Second
+	r := newRig(t, nil, cfg)
+	gate := make(chan struct{})
+	var delivered atomic.Int64
+	r.agent("p", "x", 0, func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		if d.Action.TargetCapability == "x" {
+			<-gate
+		}
+		delivered.Add(1)
+		return dispatch.Result{}, nil
+	})
+	r.action("x-1", "x", 0)
+	r.start()
+	waitFor(t, "the x attempt", func() bool { return r.d.Metrics().InFlight == 1 })
+	if _, err := r.reg.Register(context.Background(), agent.Profile{ID: "p", Capabilities: []string{"x", "y"},
+		Endpoint: "p", Protocol: agent.ProtocolInProcess}); err != nil {
+		t.Fatal(err)
+	}
+	r.action("y-1", "y", 0)
+	waitFor(t, "the y action waiting", func() bool { return r.d.Metrics().Waiting == 1 })
+	start := time.Now()
+	close(gate)
+	waitFor(t, "both delivered", func() bool { return delivered.Load() == 2 })
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the y action was delivered %v after the slot freed", took)
+	}
+}

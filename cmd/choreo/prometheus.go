@@ -47,7 +47,7 @@ var (
 	descDeadLetterd = desc("dispatch_dead_lettered_total", "Actions dead-lettered.")
 	descResults     = desc("dispatch_results_total", "Events agents gave back, appended to the log.")
 	descBreakers    = desc("dispatch_breaker_opened_total", "Times an agent's circuit breaker opened.")
-	descInFlight    = desc("dispatch_in_flight", "Actions being delivered.")
+	descInFlight    = desc("dispatch_in_flight", "Attempts in progress.")
 	descWaiting     = desc("dispatch_waiting_for_agent", "Actions waiting for a usable agent.")
 	descParked      = desc("dispatch_parked", "Actions waiting outside the workers for an agent that can take them (none live with the capability, or all busy).")
 	descDLQ         = desc("dispatch_dead_letters", "Actions in the dead-letter queue.")
