@@ -657,7 +657,8 @@ func (d *Dispatcher) takeSlot(p *agent.Profile) (lease, int) {
 	// frees wakes the waiters of any of them, those of one it gained while
 	// busy included.
 	if c := st.caps.Load(); c == nil || !slices.Equal(*c, p.Capabilities) {
-		st.caps.Store(&p.Capabilities)
+		caps := p.Capabilities // p is in a buffer others reuse: keep a header of our own
+		st.caps.Store(&caps)
 	}
 	select {
 	case st.slots <- struct{}{}:
