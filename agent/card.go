@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -150,7 +151,7 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 		p.Endpoint = cur.Endpoint
 	}
 	if slices.Equal(cur.Capabilities, caps) && cur.Name == p.Name && cur.Description == p.Description &&
-		cur.Endpoint == p.Endpoint && sameEntries(cur.Metadata, p.Metadata) {
+		cur.Endpoint == p.Endpoint && maps.EqualFunc(cur.Metadata, p.Metadata, func(x, y json.RawMessage) bool { return bytes.Equal(x, y) }) {
 		r.mu.Lock()
 		s.p.LastHeartbeat = now
 		s.sync()
@@ -161,13 +162,18 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 
 	np := cur.clone()
 	np.Capabilities, np.Name, np.Description, np.Endpoint, np.LastHeartbeat = caps, p.Name, p.Description, p.Endpoint, now
+	// The metadata of an agent registered by card is its card's.
+	np.Metadata = nil
 	if len(p.Metadata) > 0 {
-		if np.Metadata == nil {
-			np.Metadata = make(map[string]json.RawMessage, len(p.Metadata))
-		}
+		np.Metadata = make(map[string]json.RawMessage, len(p.Metadata))
 		for k, v := range p.Metadata {
 			np.Metadata[k] = slices.Clone(v)
 		}
+	}
+	if err := np.Validate(); err != nil {
+		// Recorded, it would be skipped when the registry is restored.
+		r.log.Warn("agent card change refused", "agent_id", a.id, "card_url", a.url, "error", err)
+		return
 	}
 	if err := r.appendRegistered(ctx, &np); err != nil {
 		if ctx.Err() == nil {
@@ -180,16 +186,6 @@ func (r *Registry) refreshCard(ctx context.Context, a cardAgent) {
 	r.applyLocked(np)
 	r.mu.Unlock()
 	r.log.Info("agent card changed", "agent_id", a.id, "capabilities", len(caps))
-}
-
-// sameEntries reports whether every entry of card is in cur, the same.
-func sameEntries(cur, card map[string]json.RawMessage) bool {
-	for k, v := range card {
-		if w, ok := cur[k]; !ok || !bytes.Equal(v, w) {
-			return false
-		}
-	}
-	return true
 }
 
 // checkCard checks the parts of a fetched card that a refresh takes.

@@ -21,10 +21,11 @@ import (
 
 // card is the part of an A2A agent card the test resolver reads.
 type card struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description,omitempty"`
-	URL         string  `json:"url,omitempty"`
-	Skills      []skill `json:"skills"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	URL         string            `json:"url,omitempty"`
+	Skills      []skill           `json:"skills"`
+	Meta        map[string]string `json:"meta,omitempty"`
 }
 
 type skill struct {
@@ -101,6 +102,12 @@ func resolver(failed chan<- error) agent.CardResolver {
 		}
 		for _, s := range c.Skills {
 			p.Capabilities = append(p.Capabilities, s.ID)
+		}
+		for k, v := range c.Meta {
+			if p.Metadata == nil {
+				p.Metadata = make(map[string]json.RawMessage)
+			}
+			p.Metadata[k], _ = json.Marshal(v)
 		}
 		return p, nil
 	}
@@ -347,5 +354,56 @@ func TestRunFetchesCardsAtStart(t *testing.T) {
 	var last agent.Profile
 	if err := json.Unmarshal(recs[len(recs)-1].Event.Data, &last); err != nil || last.Endpoint != moved {
 		t.Fatalf("the moved endpoint is not in the log: %s (%v)", recs[len(recs)-1].Event.Data, err)
+	}
+}
+
+// TestCardMetadataFollowsTheCard: a card's metadata replaces the
+// registration's (keys it dropped go), and a card whose registration would
+// not be valid is refused, the registration left as it was.
+func TestCardMetadataFollowsTheCard(t *testing.T) {
+	st := mem.New(store.Options{})
+	defer st.Close()
+	r := open(t, st, agent.Config{Resolver: resolver(nil), CardInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	srv := newCardServer(t, card{Name: "Planner", Skills: []skill{{"plan"}}, Meta: map[string]string{"a": "1", "b": "2"}})
+	if _, err := r.RegisterCard(context.Background(), srv.URL); err != nil {
+		t.Fatal(err)
+	}
+	// refresh runs Run, which fetches the card at start, until cond holds
+	// of the agent or a second has passed.
+	refresh := func(cond func(agent.Profile) bool) agent.Profile {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		defer func() { cancel(); <-done }()
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if p, _ := r.Get("planner"); cond(p) {
+				break
+			}
+		}
+		p, _ := r.Get("planner")
+		return p
+	}
+	changed := func(p agent.Profile) bool { return string(p.Metadata["b"]) == `"3"` }
+	srv.mu.Lock()
+	srv.card.Meta = map[string]string{"b": "3"}
+	srv.mu.Unlock()
+	if p := refresh(changed); len(p.Metadata) != 1 || !changed(p) {
+		t.Fatalf("metadata after the card changed: %s", p.Metadata)
+	}
+	big := make(map[string]string)
+	for i := range agent.MaxMetadataEntries + 1 {
+		big[fmt.Sprint("k", i)] = "v"
+	}
+	srv.mu.Lock()
+	srv.card.Meta = big
+	srv.mu.Unlock()
+	if p := refresh(func(p agent.Profile) bool { return len(p.Metadata) > 1 }); len(p.Metadata) != 1 {
+		t.Fatalf("a card with %d metadata entries was taken: %d entries", len(big), len(p.Metadata))
+	}
+	// Restored from the log, the registry holds the same.
+	r2 := open(t, st, agent.Config{})
+	if p, _ := r2.Get("planner"); len(p.Metadata) != 1 || string(p.Metadata["b"]) != `"3"` {
+		t.Fatalf("restored metadata: %s", p.Metadata)
 	}
 }
