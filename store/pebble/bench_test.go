@@ -347,3 +347,39 @@ type quiet struct{}
 func (quiet) Infof(string, ...any)         {}
 func (quiet) Errorf(f string, args ...any) { fmt.Printf(f+"\n", args...) }
 func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+
+// BenchmarkReadCorrelation reads a page of 10 events from the middle of a
+// correlation of 100,000 (in its own stream, with every fourth event of
+// it appended to another stream), as a client paging through it does.
+func BenchmarkReadCorrelation(b *testing.B) {
+	s, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < 100_000; i += 1000 {
+		own, side := make([]*event.Event, 0, 1000), make([]*event.Event, 0, 250)
+		for k := range 1000 {
+			e := storetest.Ev(fmt.Sprint("e-", i+k), "t", "order-1")
+			if k%4 == 3 {
+				side = append(side, e)
+			} else {
+				own = append(own, e)
+			}
+		}
+		if _, err := s.Append(ctx, "order-1", store.Any, own); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Append(ctx, "tenant-1", store.Any, side); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, err := s.ReadCorrelation(ctx, "order-1", 50_000, 10)
+		if err != nil || len(recs) != 10 {
+			b.Fatalf("%d records, %v", len(recs), err)
+		}
+	}
+}

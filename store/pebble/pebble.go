@@ -1215,10 +1215,7 @@ func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from ui
 		}
 		return binary.BigEndian.Uint64(it.Value()), nil
 	}
-	sg, err := next(inStream, inStream.First())
-	for err == nil && sg < from { // a stream's positions rise with its records'
-		sg, err = next(inStream, inStream.Next())
-	}
+	sg, err := next(inStream, seekGlobal(inStream, stream, from))
 	if err != nil {
 		return nil, err
 	}
@@ -1258,12 +1255,70 @@ func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from ui
 		if err != nil {
 			return nil, err
 		}
-		if fromStream && rec.Event.Correlation() != correlation {
+		if rec.Event.Correlation() != correlation {
+			// Another correlation's event in the stream this one names;
+			// or, in the index, one whose id extends this one's past a
+			// NUL (logged before ids were checked for control characters).
 			continue
 		}
 		out = append(out, rec)
 	}
 	return out, nil
+}
+
+// seekGlobal positions it, an iterator over the index of stream, at the
+// first entry of a record at global position from or after, and reports
+// whether there is one. A stream's records rise in global position with
+// their stream position, so it searches the stream positions by halves,
+// a seek each: a page deep in a long stream costs a few dozen seeks, not
+// a walk from its start.
+func seekGlobal(it *pdb.Iterator, stream string, from uint64) bool {
+	if !it.First() {
+		return false
+	}
+	if from == 0 || globalOf(it) >= from {
+		return true
+	}
+	if !it.Last() || globalOf(it) < from {
+		return false
+	}
+	// The answer lies in (lo, hi]: the entry at lo is before from, the
+	// one at hi is not.
+	lo, hi := uint64(0), streamPosOf(it, stream)
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if !it.SeekGE(streamKey(stream, mid)) {
+			return false
+		}
+		if globalOf(it) >= from {
+			hi = streamPosOf(it, stream)
+		} else {
+			lo = streamPosOf(it, stream)
+			if lo >= hi {
+				break
+			}
+		}
+	}
+	return it.SeekGE(streamKey(stream, hi))
+}
+
+// globalOf returns the global position an index entry names (0 for a
+// corrupt one, which the caller's reading reports).
+func globalOf(it *pdb.Iterator) uint64 {
+	if v := it.Value(); len(v) >= 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// streamPosOf returns the stream position of the stream index entry it is
+// at.
+func streamPosOf(it *pdb.Iterator, stream string) uint64 {
+	k := it.Key()
+	if len(k) < len(stream)+10 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[len(stream)+2:])
 }
 
 // indexIter returns an iterator over the entries of the index prefix for

@@ -966,6 +966,49 @@ func testReadCorrelation(t *testing.T, cfg Config) {
 	check(s)
 	if cfg.Durable {
 		s.Close()
-		check(open(t, cfg, dir, store.Options{}))
+		s = open(t, cfg, dir, store.Options{})
+		check(s)
+	}
+
+	// A long correlation, its stream shared with another's events and its
+	// events spread over other streams too, read from every position.
+	var want []store.Record
+	for i := range 300 {
+		stream, corr := "L", "L"
+		switch i % 5 {
+		case 1:
+			corr = "M" // in L's stream, not L's
+		case 2:
+			stream = "side" // L's, elsewhere
+		}
+		mustAppend(t, s, stream, store.Any, Ev(fmt.Sprint("l", i), "t", corr))
+	}
+	all, err := s.ReadAll(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		if r.Event.Correlation() == "L" && !store.IsSystemStream(r.Stream) {
+			want = append(want, r)
+		}
+	}
+	for from := uint64(0); from <= all[len(all)-1].GlobalPosition+1; from += 7 {
+		recs, err := s.ReadCorrelation(ctx, "L", from, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var exp []string
+		for _, r := range want {
+			if r.GlobalPosition >= from && len(exp) < 5 {
+				exp = append(exp, r.Event.ID)
+			}
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, r.Event.ID)
+		}
+		if !slices.Equal(got, exp) {
+			t.Fatalf("ReadCorrelation(L, %d, 5) = %v, want %v", from, got, exp)
+		}
 	}
 }
