@@ -1025,6 +1025,7 @@ func (s *Store) getRecord(g uint64) (rawRecord, error) {
 // whole arena alive, so the few-record reads of live followers must not
 // pin large blocks.
 type decoder struct {
+	key   [9]byte // the key seekRecord seeks
 	arena []byte
 	slab  []event.Event
 	left  int // records the read may still decode; sizes the next slab
@@ -1035,6 +1036,19 @@ const (
 	maxArena = 64 << 10
 	maxSlab  = 64
 )
+
+// seekRecord moves recs, an iterator over the records, forward to the one
+// at global position g, and decodes it (see record).
+func (d *decoder) seekRecord(recs *pdb.Iterator, g uint64) (store.Record, error) {
+	key := binary.BigEndian.AppendUint64(append(d.key[:0], prefixGlobal), g)
+	if !recs.SeekGE(key) || !bytes.Equal(recs.Key(), key) {
+		if err := recs.Error(); err != nil {
+			return store.Record{}, fmt.Errorf("reading record %d: %w", g, err)
+		}
+		return store.Record{}, fmt.Errorf("reading record %d: %w", g, pdb.ErrNotFound)
+	}
+	return d.record(g, recs.Value())
+}
 
 // record decodes the record at global position g from v, which it copies:
 // Pebble owns v only until its iterator moves.
@@ -1123,9 +1137,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 		return nil, nil
 	}
 	head := s.head.Load()
-	lower := streamKey(stream, from)
-	upper := append(bytes.Clone(lower[:len(stream)+1]), 1)
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := s.indexIter(prefixStream, stream, from)
 	if err != nil {
 		return nil, err
 	}
@@ -1137,7 +1149,6 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 	// close ahead reuses the blocks the iterator holds, where a Get per
 	// record would load its blocks anew.
 	var recs *pdb.Iterator
-	var kbuf [9]byte
 	defer func() {
 		if recs != nil {
 			recs.Close()
@@ -1156,14 +1167,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, limi
 				return nil, err
 			}
 		}
-		key := binary.BigEndian.AppendUint64(append(kbuf[:0], prefixGlobal), g)
-		if !recs.SeekGE(key) || !bytes.Equal(recs.Key(), key) {
-			if err := recs.Error(); err != nil {
-				return nil, fmt.Errorf("reading record %d: %w", g, err)
-			}
-			return nil, fmt.Errorf("reading record %d: %w", g, pdb.ErrNotFound)
-		}
-		rec, err := d.record(g, recs.Value())
+		rec, err := d.seekRecord(recs, g)
 		if err != nil {
 			return nil, err
 		}
@@ -1230,7 +1234,6 @@ func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from ui
 	defer recs.Close()
 	var out []store.Record
 	d := decoder{left: limit}
-	var kbuf [9]byte
 	for len(out) < limit {
 		g, fromStream := min(sg, eg), sg <= eg
 		if g >= head { // past the end, or written and not yet acknowledged
@@ -1244,14 +1247,7 @@ func (s *Store) ReadCorrelation(ctx context.Context, correlation string, from ui
 		if err != nil {
 			return nil, err
 		}
-		key := binary.BigEndian.AppendUint64(append(kbuf[:0], prefixGlobal), g)
-		if !recs.SeekGE(key) || !bytes.Equal(recs.Key(), key) {
-			if err := recs.Error(); err != nil {
-				return nil, fmt.Errorf("reading record %d: %w", g, err)
-			}
-			return nil, fmt.Errorf("reading record %d: %w", g, pdb.ErrNotFound)
-		}
-		rec, err := d.record(g, recs.Value())
+		rec, err := d.seekRecord(recs, g)
 		if err != nil {
 			return nil, err
 		}
