@@ -56,12 +56,20 @@ func newRig(t *testing.T, st store.Store, cfg dispatch.Config) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{t: t, st: st, reg: reg, in: dispatch.NewInProcess()}
-	r.d, err = dispatch.New(st, reg, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.redispatch(reg, cfg)
 	t.Cleanup(r.stop)
 	return r
+}
+
+// redispatch replaces the rig's dispatcher, not running, with one over
+// the same store and transport that finds agents in dir.
+func (r *rig) redispatch(dir dispatch.Directory, cfg dispatch.Config) {
+	r.t.Helper()
+	d, err := dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.d = d
 }
 
 func (r *rig) start() {

@@ -460,11 +460,7 @@ func TestWaitingActionsSleepUntilTheirCapabilityChanges(t *testing.T) {
 	cfg.AgentPoll = 5 * time.Millisecond
 	r := newRig(t, nil, cfg)
 	dir := &countingDirectory{Registry: r.reg}
-	var err error
-	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.redispatch(dir, cfg)
 	rc := &recorder{}
 	r.agent("other", "present", 0, rc.handle)
 	const waiting = 50
@@ -505,11 +501,7 @@ func TestOpenBreakerWaitDoesNotSpin(t *testing.T) {
 	cfg.BreakerFailures, cfg.MaxAttempts = 1, 1
 	r := newRig(t, nil, cfg)
 	dir := &countingDirectory{Registry: r.reg}
-	var err error
-	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.redispatch(dir, cfg)
 	r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
 		return dispatch.Result{}, errors.New("down")
 	})
@@ -620,11 +612,7 @@ func TestFreedSlotWakesOneWaiter(t *testing.T) {
 	cfg.AgentWait = 20 * time.Second
 	r := newRig(t, nil, cfg)
 	dir := &countingDirectory{Registry: r.reg}
-	var err error
-	r.d, err = dispatch.New(r.st, dir, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r.redispatch(dir, cfg)
 	r.agent("busy", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
 		time.Sleep(time.Millisecond)
 		return dispatch.Result{}, nil
@@ -691,11 +679,7 @@ func TestAttemptsCountAcrossRestarts(t *testing.T) {
 	waitFor(t, "two failed attempts", func() bool { return r.d.Metrics().FailedAttempts == 2 })
 	r.stop() // before the third: the backoff is 200 to 400 ms
 
-	d, err := dispatch.New(r.st, r.reg, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
+	r.redispatch(r.reg, cfg)
 	r.start()
 	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
 	dl := deadLetters(t, r.d)[0]
@@ -725,11 +709,7 @@ func TestAttemptsAtTheMaximumDeadLetterAtOnce(t *testing.T) {
 	waitFor(t, "two failed attempts", func() bool { return r.d.Metrics().FailedAttempts == 2 })
 	r.stop()
 	cfg.MaxAttempts = 2
-	d, err := dispatch.New(r.st, r.reg, map[string]dispatch.Transport{agent.ProtocolInProcess: r.in}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.d = d
+	r.redispatch(r.reg, cfg)
 	r.start()
 	waitFor(t, "the dead letter", func() bool { return r.d.Recovered() && len(deadLetters(t, r.d)) == 1 })
 	if dl := deadLetters(t, r.d)[0]; dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 2 || calls.Load() != 2 {
