@@ -2,6 +2,7 @@ package engine
 
 import (
 	"crypto/sha256"
+	"strings"
 	"unsafe"
 
 	"github.com/choreohq/choreo/event"
@@ -62,7 +63,7 @@ func (e *Engine) newCorr(key string, h uint32) *corrState {
 	} else {
 		c = &corrState{}
 	}
-	c.key = key
+	c.key = e.keep(key)
 	e.corrs.insert(c, h, e.clock)
 	return c
 }
@@ -143,7 +144,7 @@ func (e *Engine) countSource(src string) int64 {
 		e.m.sourcesCapped++
 		return 0
 	}
-	e.sources[src] = 1
+	e.sources[strings.Clone(src)] = 1
 	return 1
 }
 
@@ -176,6 +177,32 @@ func (e *Engine) markIDs(marks []mark, extra int) []string {
 	}
 	return ids
 }
+
+// keep returns a copy of s, a string of an event (its id or correlation
+// id) that the engine's state is to hold past the event. A decoded
+// event's strings share one allocation with the rest of its record, data
+// included, so holding one of them would keep the whole record in memory
+// for as long as a correlation waits. Short strings are cut from a chunk
+// that is only ever appended to, which also puts the ids a match will
+// read when it completes side by side.
+func (e *Engine) keep(s string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	if len(s) > keepChunkSize/4 {
+		return strings.Clone(s)
+	}
+	if cap(e.keepChunk)-len(e.keepChunk) < len(s) {
+		e.keepChunk = make([]byte, 0, keepChunkSize)
+	}
+	n := len(e.keepChunk)
+	e.keepChunk = append(e.keepChunk, s...)
+	return unsafe.String(&e.keepChunk[n], len(s))
+}
+
+// keepChunkSize is the size of the chunks keep copies strings into:
+// small, as one string still held keeps its whole chunk.
+const keepChunkSize = 1 << 10
 
 // actionID returns the id of r's action on the triggers: ActionID, with
 // the rule's prefix encoded once.

@@ -50,11 +50,12 @@ type Engine struct {
 
 	dedup *dedup
 
-	ctx     evalCtx
-	scratch []byte
-	idChunk []byte   // action id strings are cut from it
-	trChunk []string // trigger id slices are cut from it
-	start   int      // index in dst of the first action of the current event
+	ctx       evalCtx
+	scratch   []byte
+	idChunk   []byte   // action id strings are cut from it
+	keepChunk []byte   // copies of event strings the state holds (keep)
+	trChunk   []string // trigger id slices are cut from it
+	start     int      // index in dst of the first action of the current event
 
 	m counters
 }
@@ -289,7 +290,9 @@ func (e *Engine) eval(r *rule) bool {
 // fire appends r's action for one trigger event.
 func (e *Engine) fire(dst []Action, r *rule, corr string, t int64, hops int, trigger string) []Action {
 	ids := e.triggerIDs(1)
-	ids[0] = trigger
+	// The chunk ids are cut from outlives the action: it must not hold
+	// the event's record (see keep).
+	ids[0] = e.keep(trigger)
 	return e.emit(dst, r, corr, t, hops, ids)
 }
 
@@ -338,14 +341,14 @@ func (e *Engine) sequence(dst []Action, r *rule, cp **corrState, key string, ev 
 			return dst
 		}
 		s.last = t
-		s.marks = append(s.marks, mark{ev.ID, t})
+		s.marks = append(s.marks, mark{e.keep(ev.ID), t})
 		return dst
 	}
 	if r.steps[len(s.marks)] != ev.Type {
 		return dst
 	}
 	s.last = t
-	s.marks = append(s.marks, mark{ev.ID, t})
+	s.marks = append(s.marks, mark{e.keep(ev.ID), t})
 	if len(s.marks) < len(r.steps) {
 		return dst
 	}
@@ -368,7 +371,7 @@ func (e *Engine) temporalRequired(r *rule, i int, cp **corrState, key string, ev
 		s.marks = s.marks[:len(r.required)]
 		clear(s.marks)
 	}
-	s.marks[i] = mark{ev.ID, t}
+	s.marks[i] = mark{e.keep(ev.ID), t}
 }
 
 // temporalTrigger fires when every required event was seen in the
@@ -391,7 +394,7 @@ func (e *Engine) temporalTrigger(dst []Action, r *rule, c *corrState, key string
 		return dst
 	}
 	ids := e.markIDs(s.marks, 1)
-	ids[len(s.marks)] = ev.ID
+	ids[len(s.marks)] = e.keep(ev.ID)
 	e.releaseSlot(c, s)
 	return e.emit(dst, r, key, t, ev.Hops, ids)
 }
@@ -428,7 +431,7 @@ func (e *Engine) threshold(dst []Action, r *rule, cp **corrState, key string, ev
 		}
 	}
 	clear(s.marks[n:])
-	s.marks = append(s.marks[:n], mark{ev.ID, t})
+	s.marks = append(s.marks[:n], mark{e.keep(ev.ID), t})
 	if len(s.marks) < r.threshold {
 		return dst
 	}
@@ -464,7 +467,7 @@ func (e *Engine) absenceStart(r *rule, cp **corrState, key string, ev *event.Eve
 	if s == nil {
 		return
 	}
-	num := e.timers.add(timer{corr: *cp, r: r, start: ev.ID, due: t + r.window}, e.timerSeq)
+	num := e.timers.add(timer{corr: *cp, r: r, start: e.keep(ev.ID), due: t + r.window}, e.timerSeq)
 	e.timerSeq++
 	s.hops = ev.Hops
 	s.timer = num + 1
