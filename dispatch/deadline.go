@@ -49,9 +49,14 @@ func newDeadlines(parent context.Context) *deadlines {
 // after returns a context that ends when timeout has passed (rounded up to
 // its grain) or when the parent ends.
 func (dl *deadlines) after(timeout time.Duration) context.Context {
+	return dl.afterAt(time.Now(), timeout)
+}
+
+// afterAt is after for a caller that has just read the clock: now, a
+// reading of time.Now with its monotonic clock.
+func (dl *deadlines) afterAt(now time.Time, timeout time.Duration) context.Context {
 	grain := max(timeout/deadlineGrains, time.Millisecond)
-	now := time.Since(dl.base)
-	at := now + timeout
+	at := now.Sub(dl.base) + timeout
 	at += grain - 1 - (at+grain-1)%grain // up to the grain's end
 	dl.mu.Lock()
 	defer dl.mu.Unlock()

@@ -243,10 +243,11 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	for range d.cfg.MaxInFlight {
 		tasks.Go(func() {
 			for t := range queue {
-				if d.deliver(ctx, work, &t.a, t.tried, true) {
+				if d.deliver(ctx, work, &t, true) {
 					// No agent can take it now: it waits in a goroutine of
 					// its own, and the worker takes the next action.
-					tasks.Go(func() { d.deliver(ctx, work, &t.a, t.tried, false) })
+					parked := t
+					tasks.Go(func() { d.deliver(ctx, work, &parked, false) })
 				}
 			}
 		})
@@ -371,8 +372,13 @@ func (d *Dispatcher) isClosed() bool {
 // workers, so that a capability no agent has, or a slow agent with a
 // long queue, cannot hold every worker and stall the actions of every
 // other capability.
-func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Action, tried int, mayPark bool) (parked bool) {
+//
+// deliver keeps a copy of t's action of its own, which it passes to the
+// agent and to the recorder: t is not kept.
+func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
+	s := &delivery{act: t.a}
+	a, tried := &s.act, t.tried
 	// A parked action (delivered without mayPark) counts as parked until
 	// it has an agent.
 	parkedNow := !mayPark
@@ -390,7 +396,8 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 	var trigger *event.Event
 	var triggerJSON []byte
 	fetched := len(a.TriggerEventIDs) == 0
-	caps := []string{a.TargetCapability}
+	s.caps[0] = a.TargetCapability
+	caps := s.caps[:]
 	priority := PriorityNormal
 	if a.Priority >= 8 {
 		priority = PriorityHigh
@@ -448,7 +455,14 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 		}
 		lastAgent = p.ID
 		tr := d.transports[p.Transport()]
-		del := &Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Message: Message{
+		// The first attempt's Delivery is the one made with s; a later
+		// attempt gets one of its own, as an agent may keep the last.
+		del := &s.del
+		if attempt > tried+1 {
+			del = new(Delivery)
+		}
+		began := time.Now()
+		*del = Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Message: Message{
 			MessageID:            a.ID,
 			SenderID:             d.cfg.SenderID,
 			RecipientID:          p.ID,
@@ -456,7 +470,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 			CapabilitiesRequired: caps,
 			Priority:             priority,
 			CorrelationID:        a.CorrelationID,
-			Timestamp:            time.Now().UTC(),
+			Timestamp:            began.UTC(),
 			Hops:                 a.Hops + 1,
 			Attempt:              attempt,
 			Payload: Payload{TriggerEvent: triggerJSON, Pattern: a.RuleID, ChoreographyContext: ChoreographyContext{
@@ -464,12 +478,11 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 				TriggeredAt: a.Time, TriggerEventIDs: a.TriggerEventIDs,
 			}},
 		}}
-		began := time.Now()
 		var res Result
 		if tr == nil {
 			err = fmt.Errorf("%w %q (agent %s)", ErrNoTransport, p.Transport(), p.ID)
 		} else {
-			actx := dl.after(timeout)
+			actx := dl.afterAt(began, timeout)
 			res, err = tr.Deliver(actx, del)
 			avoid = p.ID
 			if err != nil && actx.Err() != nil && work.Err() == nil {
@@ -489,7 +502,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, a *engine.Acti
 				d.m.resultsRefused.Add(1)
 				d.log.Warn("dispatch: an agent's answer held events that could not be taken", "action", a.ID, "agent", p.ID, "err", res.Refused)
 			}
-			d.delivered(a, p.ID, attempt, took, res.Events)
+			d.delivered(&s.out, a, p.ID, attempt, took, res.Events)
 			return false
 		}
 		lastErr = err
@@ -838,10 +851,24 @@ func (d *Dispatcher) BreakerState(id string) string {
 	return st.(*agentState).breaker.State().String()
 }
 
-// delivered records a delivered action and the events its agent gave back.
-func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, took time.Duration, evs []*event.Event) {
-	now := time.Now().UTC()
-	ids := make([]string, 0, len(evs))
+// delivery is what deliver keeps of one action, made in one allocation:
+// its copy of the action, the capabilities the action needs, the first
+// attempt's Delivery, and the outcome that records the action delivered.
+type delivery struct {
+	act  engine.Action
+	caps [1]string
+	del  Delivery
+	out  outcome
+}
+
+// delivered records a delivered action and the events its agent gave
+// back, in o, which it hands to the recorder.
+func (d *Dispatcher) delivered(o *outcome, a *engine.Action, agentID string, attempts int, took time.Duration, evs []*event.Event) {
+	var now time.Time // read when an event needs it
+	var ids []string
+	if len(evs) > 0 {
+		ids = make([]string, 0, len(evs))
+	}
 	listed, omitted := 0, 0
 	for i, e := range evs {
 		if e == nil {
@@ -864,6 +891,9 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		}
 		e.Hops = max(e.Hops, a.Hops+1)
 		if e.Time.IsZero() {
+			if now.IsZero() {
+				now = time.Now().UTC()
+			}
 			e.Time = now
 		}
 		if listed += jsonLen(e.ID) + 1; listed > maxListedResults {
@@ -872,7 +902,7 @@ func (d *Dispatcher) delivered(a *engine.Action, agentID string, attempts int, t
 		}
 		ids = append(ids, e.ID)
 	}
-	o := &outcome{action: a, results: evs, took: took, rec: Delivered{
+	*o = outcome{action: a, results: evs, took: took, rec: Delivered{
 		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 		Agent: agentID, Attempts: attempts, DurationMS: ms(took), Results: ids, ResultsOmitted: omitted,
 	}}
