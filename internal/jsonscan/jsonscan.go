@@ -12,6 +12,7 @@ package jsonscan
 import (
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/choreohq/choreo/internal/jsonvalid"
 )
@@ -25,6 +26,13 @@ type Scanner struct {
 
 // New returns a Scanner over a copy of b.
 func New(b []byte) Scanner { return Scanner{b: string(b), ok: true} }
+
+// NewShared returns a Scanner over b itself, for a scan that checks the
+// input and keeps nothing it read, or copies what it keeps: the strings it
+// returns share b's memory, so they change if b does.
+func NewShared(b []byte) Scanner {
+	return Scanner{b: unsafe.String(unsafe.SliceData(b), len(b)), ok: true}
+}
 
 // OK reports whether everything read so far was as expected.
 func (s *Scanner) OK() bool { return s.ok }
@@ -86,6 +94,19 @@ func (s *Scanner) Strs(orNull bool) []string {
 	}
 	s.Lit("]")
 	return out
+}
+
+// SkipStrs reads what Strs(false) reads, keeping nothing: it allocates
+// nothing.
+func (s *Scanner) SkipStrs() {
+	s.Lit("[")
+	for first := true; s.ok && len(s.b) > 0 && s.b[0] != ']'; first = false {
+		if !first {
+			s.Lit(",")
+		}
+		s.Str()
+	}
+	s.Lit("]")
 }
 
 // Int reads a JSON integer that fits an int.
