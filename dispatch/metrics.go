@@ -31,6 +31,15 @@ func (m *metrics) rule(a *engine.Action) *RuleStats {
 	return rs
 }
 
+// ruleAfter returns the stats of a's rule, rs if they are those; d.m.mu
+// must be held.
+func (m *metrics) ruleAfter(rs *RuleStats, a *engine.Action) *RuleStats {
+	if rs != nil && rs.RuleID == a.RuleID && rs.Choreography == a.Choreography {
+		return rs
+	}
+	return m.rule(a)
+}
+
 // RuleStats are the delivery figures of one rule, the course's
 // per-pattern successes, failures and response time. They are rebuilt
 // from the log when a Dispatcher starts.

@@ -151,28 +151,41 @@ func (d *Dispatcher) send(ctx context.Context, batch []*outcome) recordFlight {
 		}
 	}
 	var recs, dlq []*event.Event
-	done := Deliveries{Deliveries: make([]Delivered, 0, len(batch))}
 	for _, o := range batch {
-		if o.done != nil {
-			done.Deliveries = append(done.Deliveries, *o.done)
-		}
 		recs = append(recs, o.records...)
 		dlq = append(dlq, o.dlq...)
 	}
 	// Deliveries go in records of at most maxRecordBytes, well under the
-	// log's event size limit.
-	for len(done.Deliveries) > 0 {
-		n, size := 0, 0
-		for n < len(done.Deliveries) && (n == 0 || size < maxRecordBytes) {
-			size += done.Deliveries[n].size()
-			n++
+	// log's event size limit, written from the outcomes themselves.
+	for rest := batch; ; {
+		n, size, end := 0, 0, 0
+		for end < len(rest) && (n == 0 || size < maxRecordBytes) {
+			if dl := rest[end].done; dl != nil {
+				size += dl.size()
+				n++
+			}
+			end++
 		}
-		part := Deliveries{Deliveries: done.Deliveries[:n]}
-		done.Deliveries = done.Deliveries[n:]
+		if n == 0 {
+			break
+		}
+		data := make([]byte, 0, size+32)
+		data = append(data, deliveriesOpen...)
+		n = 0
+		for _, o := range rest[:end] {
+			if o.done != nil {
+				if n > 0 {
+					data = append(data, ',')
+				}
+				data = o.done.appendJSON(data)
+				n++
+			}
+		}
 		recs = append(recs, &event.Event{
 			SpecVersion: event.SpecVersion, ID: event.NewID(), Source: Source, Type: DeliveredType,
-			Time: time.Now().UTC(), DataContentType: "application/json", Data: part.appendJSON(make([]byte, 0, size+32)),
+			Time: time.Now().UTC(), DataContentType: "application/json", Data: append(data, deliveriesClose...),
 		})
+		rest = rest[end:]
 	}
 	f := recordFlight{batch: batch, recs: recs, p: store.Settled(nil, nil)}
 	if len(recs) > 0 {
@@ -228,13 +241,29 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 			return
 		}
 	}
+	// The figures of the whole batch, under one lock; the rule of the
+	// last outcome is at hand for the next, as a batch is often all of
+	// one rule.
+	var delivered int64
+	var last *RuleStats
+	d.m.mu.Lock()
 	for _, o := range f.batch {
 		for _, r := range o.records {
-			d.fold(r.Type, o.action, o.took)
+			if r.Type == AttemptType {
+				last = d.m.ruleAfter(last, o.action)
+				last.FailedAttempts++
+			}
 		}
 		if o.done != nil {
-			d.fold(DeliveredType, o.action, o.took)
+			last = d.m.ruleAfter(last, o.action)
+			last.Delivered++
+			last.ResponseTime += o.took
+			delivered++
 		}
+	}
+	d.m.mu.Unlock()
+	d.m.delivered.Add(delivered)
+	for _, o := range f.batch {
 		if pos, ok := f.dead[recID(o.dlq)]; o.dead != nil && ok { // else its record is not in the log
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()

@@ -56,15 +56,21 @@ type Deliveries struct {
 	Deliveries []Delivered `json:"deliveries"`
 }
 
+// The JSON of a Deliveries around its list.
+const (
+	deliveriesOpen  = `{"deliveries":[`
+	deliveriesClose = "]}"
+)
+
 func (ds *Deliveries) appendJSON(b []byte) []byte {
-	b = append(b, `{"deliveries":[`...)
+	b = append(b, deliveriesOpen...)
 	for i := range ds.Deliveries {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = ds.Deliveries[i].appendJSON(b)
 	}
-	return append(b, "]}"...)
+	return append(b, deliveriesClose...)
 }
 
 // UnmarshalJSON decodes what appendJSON encodes. Input in exactly that
