@@ -38,6 +38,16 @@ func checkAgainstJSON(t *testing.T, b []byte) {
 	agree("Strs", &ss, &wss, func(s *Scanner) { ss = s.Strs(true) })
 	var obj, wobj json.RawMessage
 	agree("Object", &obj, &wobj, func(s *Scanner) { obj = json.RawMessage(s.Object()) })
+	// SkipStrs and a shared Scanner read what Strs(false) and a copying one
+	// read.
+	s, skip, shared := New(b), New(b), NewShared(b)
+	s.Strs(false)
+	skip.SkipStrs()
+	shared.Strs(false)
+	if s.OK() != skip.OK() || s.b != skip.b || s.OK() != shared.OK() || s.b != shared.b {
+		t.Fatalf("of %q, Strs(false) leaves %v %q, SkipStrs %v %q, a shared Scanner %v %q",
+			b, s.OK(), s.b, skip.OK(), skip.b, shared.OK(), shared.b)
+	}
 }
 
 func TestScanner(t *testing.T) {
