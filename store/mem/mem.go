@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 		nfresh++
 	}
 	if nfresh > 0 {
+		// The log keeps copies of its own: the caller's strings may share
+		// memory with much more than themselves (a decoded event's whole
+		// text).
+		stream = strings.Clone(stream)
 		version := int64(len(s.mu.streams[stream])) - 1
 		if expected != store.Any && int64(expected) != version {
 			return nil, &store.VersionError{Stream: stream, Expected: expected, Actual: version}
@@ -110,7 +115,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected store.Expect
 				corr := copyEv.Correlation()
 				s.mu.corrs[corr] = append(s.mu.corrs[corr], g)
 			}
-			s.mu.ids[e.ID] = g
+			s.mu.ids[copyEv.ID] = g
 			pos[i] = store.Position{Stream: sp, Global: g}
 		}
 		for i, e := range events { // repeats within the batch

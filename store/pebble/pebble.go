@@ -21,8 +21,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,12 +116,21 @@ type Store struct {
 	}
 
 	// Owned by the writer goroutine.
-	next     uint64             // next global position
-	versions map[string]int64   // stream → version, a bounded cache
+	next uint64 // next global position
+	// versions maps a stream to its version, a bounded cache. A version
+	// is updated through its pointer: assigning to a key already in a
+	// map stores the caller's string in place of the one there, and the
+	// caller's strings share memory with a whole decoded event. Keys are
+	// copies.
+	versions map[string]*int64
 	pending  map[string]pendRef // event id → place, within one group
-	// recent holds the id of every event applied at or after recentFrom, so
-	// the writer can trust a lookup an appender made at that point or later.
-	recent     map[string]struct{}
+	// recent holds a hash of the id of every event applied at or after
+	// recentFrom, so the writer can trust a lookup an appender made at
+	// that point or later. A hash, not the id, so that it keeps no
+	// event's memory; two ids with one hash only cost the second a look-up
+	// in the log.
+	recent     map[uint64]struct{}
+	recentSeed maphash.Seed
 	recentFrom uint64
 	// vals holds the encoded records of the group being planned, for the
 	// tail. Small records share arenas, which the tail keeps while it
@@ -246,13 +257,14 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{
 		db: db, opts: o,
-		reqs:     make(chan *appendReq, 1024),
-		acks:     make(chan *group, 4),
-		closing:  make(chan struct{}),
-		done:     make(chan struct{}),
-		versions: make(map[string]int64),
-		pending:  make(map[string]pendRef),
-		recent:   make(map[string]struct{}),
+		reqs:       make(chan *appendReq, 1024),
+		acks:       make(chan *group, 4),
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
+		versions:   make(map[string]*int64),
+		pending:    make(map[string]pendRef),
+		recent:     make(map[uint64]struct{}),
+		recentSeed: maphash.MakeSeed(),
 	}
 	if err := s.init(); err != nil {
 		db.Close()
@@ -780,7 +792,7 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 			continue
 		}
 		if r.seen[i] == 1 && r.snap >= s.recentFrom {
-			if _, ok := s.recent[e.ID]; !ok {
+			if _, ok := s.recent[maphash.String(s.recentSeed, e.ID)]; !ok {
 				fresh++ // absent at snap, and not written since
 				continue
 			}
@@ -840,10 +852,15 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 		}
 		s.idIdx.add(prefixID, e.ID, false, 0, p.Global)
 		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
-		s.recent[e.ID] = struct{}{}
+		s.recent[maphash.String(s.recentSeed, e.ID)] = struct{}{}
 		s.ids.Load().add(e.ID)
 	}
-	s.versions[r.stream] = version
+	if v := s.versions[r.stream]; v != nil {
+		*v = version
+	} else {
+		v := version
+		s.versions[strings.Clone(r.stream)] = &v
+	}
 	return nil
 }
 
@@ -896,8 +913,8 @@ func (s *Store) lookupID(id, stream string, enc []byte, pos *store.Position) (bo
 
 // version returns a stream's version as the appends planned so far leave it.
 func (s *Store) version(stream string) (int64, error) {
-	if v, ok := s.versions[stream]; ok {
-		return v, nil
+	if v := s.versions[stream]; v != nil {
+		return *v, nil
 	}
 	prefix := streamKey(stream, 0)[:len(stream)+2]
 	upper := append(bytes.Clone(prefix[:len(prefix)-1]), 1)
