@@ -103,7 +103,7 @@ func (e *Engine) evictIdle() {
 }
 
 // appendCorrelated records ev among c's events, keeping the latest
-// MaxCorrelatedEvents.
+// MaxCorrelatedEvents; ev is the clone AppendProcess made to be kept.
 func (e *Engine) appendCorrelated(c *corrState, ev *event.Event) {
 	if len(c.events) == e.cfg.MaxCorrelatedEvents {
 		copy(c.events, c.events[1:])
@@ -113,6 +113,8 @@ func (e *Engine) appendCorrelated(c *corrState, ev *event.Event) {
 	c.events = append(c.events, ev)
 }
 
+// pushRecent records ev, the clone AppendProcess made to be kept, among
+// the recent events.
 func (e *Engine) pushRecent(ev *event.Event) {
 	n := len(e.recent) / 2
 	e.recent[e.recentPos] = ev

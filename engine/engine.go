@@ -163,8 +163,15 @@ func (e *Engine) AppendProcess(dst []Action, ev *event.Event) []Action {
 		}
 	}
 	e.m.events++
+	// The events the state keeps (recent_events, correlated_events) are
+	// clones: an event read from the log shares its memory with the
+	// records read with it, and keeping it would keep them all.
+	kept := ev
+	if e.recent != nil || e.needs&condition.VarCorrelatedEvents != 0 {
+		kept = ev.Clone()
+	}
 	if e.recent != nil {
-		e.pushRecent(ev)
+		e.pushRecent(kept)
 	}
 	var srcCount int64
 	if e.sources != nil {
@@ -181,7 +188,7 @@ func (e *Engine) AppendProcess(dst []Action, ev *event.Event) []Action {
 			c = e.newCorr(key, e.keyHash)
 		}
 		if c != nil && e.needs&condition.VarCorrelatedEvents != 0 {
-			e.appendCorrelated(c, ev)
+			e.appendCorrelated(c, kept)
 		}
 	}
 	e.ctx = evalCtx{e: e, ev: ev, t: t, corr: c, srcCount: srcCount}

@@ -67,3 +67,62 @@ patterns:
 	}
 	runtime.KeepAlive(e)
 }
+
+// TestKeptEventsDoNotHoldOthers checks that the events conditions may read
+// later (recent_events, correlated_events) are kept on their own. A reader
+// of the log decodes many records into one buffer and many events into
+// one array, so keeping a decoded event kept every event read with it:
+// here, one event from each of 10 reads of 64 records of 16 KiB held all
+// 640 records.
+func TestKeptEventsDoNotHoldOthers(t *testing.T) {
+	ch, err := choreography.Parse("kept", []byte(`
+name: kept
+patterns:
+  - {id: recent, event_type: a, condition: "recent_events.size() > 0", action: r, target_capability: x}
+  - {id: corr, event_type: a, condition: "correlated_events.size() > 0", action: c, target_capability: x}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustNew(t, Config{}, ch)
+	const reads, perRead, size = 10, 64, 16 << 10
+	data := []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for r := range reads {
+		// One read: its records in one buffer, its events in one array,
+		// the events' strings and data pointing into the buffer.
+		var buf []byte
+		var ends []int
+		for i := range perRead {
+			ev := &event.Event{SpecVersion: "1.0", ID: fmt.Sprint("ev-", r, "-", i), Source: "agents/a", Type: "a",
+				Time: t0.Add(time.Duration(r) * time.Second), CorrelationID: "corr", Data: data}
+			buf = ev.AppendBinary(buf)
+			ends = append(ends, len(buf))
+		}
+		slab := make([]event.Event, perRead)
+		start := 0
+		for i, end := range ends {
+			if err := event.DecodeBinaryShared(buf[start:end:end], &slab[i]); err != nil {
+				t.Fatal(err)
+			}
+			start = end
+		}
+		// The engine sees the first event of the read.
+		if acts := e.Process(&slab[0]); len(acts) != 2 {
+			t.Fatalf("read %d: actions %v, want two", r, summary(acts))
+		}
+	}
+	held := int64(heap()) - int64(before)
+	t.Logf("%d events kept from %d reads of %d records: %d KiB held", reads, reads, perRead, held>>10)
+	if limit := int64(4 * reads * size); held > limit {
+		t.Fatalf("%d kept events hold %d KiB, over %d KiB: they keep the events read with them", reads, held>>10, limit>>10)
+	}
+	runtime.KeepAlive(e)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // SpecVersion is the CloudEvents version this package speaks.
@@ -75,4 +76,52 @@ func Partition(correlationID string, n int) uint32 {
 		h *= 16777619 // FNV-1a 32 prime
 	}
 	return h % uint32(n)
+}
+
+// Clone returns a deep copy of e that shares no memory with it: its
+// strings, data and extensions in one allocation of their own. An event
+// decoded from a record shares memory with the record (and a reader may
+// put many records in one buffer), so a component that keeps an event
+// past its processing keeps a clone, which holds only the event.
+func (e *Event) Clone() *Event {
+	c := *e
+	strs := [...]*string{&c.SpecVersion, &c.ID, &c.Source, &c.Type, &c.DataContentType,
+		&c.DataSchema, &c.Subject, &c.CorrelationID, &c.CausationID}
+	n := len(e.Data) + len(e.DataBase64)
+	for _, p := range strs {
+		n += len(*p)
+	}
+	for k, v := range e.Extensions {
+		n += len(k) + len(v)
+	}
+	// The buffer is never grown, so what is cut from it stays put.
+	buf := make([]byte, 0, n)
+	str := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		i := len(buf)
+		buf = append(buf, s...)
+		return unsafe.String(&buf[i], len(s))
+	}
+	bytes := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		i := len(buf)
+		buf = append(buf, b...)
+		return buf[i:len(buf):len(buf)]
+	}
+	for _, p := range strs {
+		*p = str(*p)
+	}
+	c.Data = bytes(e.Data)
+	c.DataBase64 = bytes(e.DataBase64)
+	if e.Extensions != nil {
+		c.Extensions = make(map[string]json.RawMessage, len(e.Extensions))
+		for k, v := range e.Extensions {
+			c.Extensions[str(k)] = bytes(v)
+		}
+	}
+	return &c
 }

@@ -1038,7 +1038,7 @@ func (s *Store) getRecord(g uint64) (rawRecord, error) {
 // into the arena, which nothing writes after the copy.
 //
 // Arenas and slabs start small and double up to 64 KiB and 64 events: a
-// record someone keeps (an engine's recent events, a cache) keeps its
+// record someone keeps (a cache, say) keeps its
 // whole arena alive, so the few-record reads of live followers must not
 // pin large blocks.
 type decoder struct {
