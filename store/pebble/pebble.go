@@ -1038,9 +1038,9 @@ func (s *Store) getRecord(g uint64) (rawRecord, error) {
 // into the arena, which nothing writes after the copy.
 //
 // Arenas and slabs start small and double up to 64 KiB and 64 events: a
-// record someone keeps (a cache, say) keeps its
-// whole arena alive, so the few-record reads of live followers must not
-// pin large blocks.
+// record someone keeps keeps its whole arena and slab alive, so the
+// few-record reads of live followers must not pin large blocks. Whoever
+// keeps an event long keeps a clone (event.Event.Clone).
 type decoder struct {
 	key   [9]byte // the key seekRecord seeks
 	arena []byte
