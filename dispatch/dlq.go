@@ -175,7 +175,7 @@ func (d *Dispatcher) take(ctx context.Context, id, typ string) (*DeadLetter, err
 	}
 	putBack := func() {
 		d.mu.Lock()
-		d.mu.dead[id] = ref
+		d.mu.dead[strings.Clone(id)] = ref // the caller's id may share a larger allocation
 		d.mu.Unlock()
 	}
 	// Not cancelled with ctx either: the caller may have gone already.

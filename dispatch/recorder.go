@@ -273,7 +273,9 @@ func (d *Dispatcher) land(ctx context.Context, f *recordFlight) {
 			if d.mu.dead == nil {
 				d.mu.dead = make(map[string]deadRef)
 			}
-			d.mu.dead[o.action.ID] = refOf(o.dead, pos)
+			// A copy of the id: it shares the memory of the whole
+			// action as decoded from the outbox.
+			d.mu.dead[strings.Clone(o.action.ID)] = refOf(o.dead, pos)
 			d.mu.Unlock()
 		}
 	}
