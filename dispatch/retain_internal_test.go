@@ -10,6 +10,7 @@ import (
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
+	"github.com/choreohq/choreo/store/mem"
 )
 
 // The tests here check that what the dispatcher keeps past a record (keys
@@ -61,4 +62,57 @@ func TestDeadLetterQueueDoesNotHoldActions(t *testing.T) {
 		t.Fatalf("the queue holds %d KiB for %d dead letters, over %d KiB: it keeps the actions", held>>10, n, limit>>10)
 	}
 	runtime.KeepAlive(d)
+}
+
+// copyingStore is a mem.Store whose Get decodes a new copy of the record,
+// as a store on disk does.
+type copyingStore struct{ *mem.Store }
+
+func (s copyingStore) Get(ctx context.Context, id string) (store.Record, error) {
+	rec, err := s.Store.Get(ctx, id)
+	if err != nil {
+		return rec, err
+	}
+	ev, err := event.DecodeBinary(rec.Event.AppendBinary(nil))
+	if err != nil {
+		return store.Record{}, err
+	}
+	rec.Event = ev
+	return rec, nil
+}
+
+// TestTriggerCacheCountsWhatItHolds: an event the trigger cache reads from
+// the log is counted against its bound at the size it holds. It used to
+// be counted as len(Data), nothing for an event with data_base64, so the
+// cache's 16 MiB could hold its 4,096 events of any size.
+func TestTriggerCacheCountsWhatItHolds(t *testing.T) {
+	ms := mem.New(store.Options{})
+	defer ms.Close()
+	st := copyingStore{ms}
+	const n, size = 100, 512 << 10 // three times the cache's bound
+	blob := make([]byte, size)
+	for i := range n {
+		ev := &event.Event{SpecVersion: "1.0", ID: fmt.Sprint("big-", i), Source: "s", Type: "t", Time: time.Now(), DataBase64: blob}
+		if _, err := st.Append(context.Background(), "s", store.Any, []*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c triggers
+	before := heldHeap()
+	for i := range n {
+		id := fmt.Sprint("big-", i)
+		tr, err := c.get(context.Background(), st, id)
+		if err != nil || tr == nil || tr.ev.ID != id || len(tr.ev.DataBase64) != size {
+			t.Fatalf("get %s: %v, %v", id, tr, err)
+		}
+	}
+	held := heldHeap() - before
+	t.Logf("%d events of %d KiB: %d cached, %d KiB counted, %d KiB held", n, size>>10, c.n, c.bytes>>10, held>>10)
+	if c.bytes > triggerCacheBytes {
+		t.Fatalf("the cache counts %d KiB, over its bound of %d KiB", c.bytes>>10, triggerCacheBytes>>10)
+	}
+	if limit := int64(triggerCacheBytes + triggerCacheBytes/4); held > limit {
+		t.Fatalf("the cache holds %d KiB, over %d KiB, and counts %d KiB", held>>10, limit>>10, c.bytes>>10)
+	}
+	runtime.KeepAlive(&c)
 }

@@ -56,14 +56,28 @@ func (c *triggers) put(rec *store.Record) {
 	if strings.HasPrefix(rec.Stream, "$") || len(e.Data) > maxCachedTrigger {
 		return
 	}
-	b := e.AppendBinary(nil)
-	var cp event.Event
-	if event.DecodeBinaryShared(b, &cp) != nil {
+	t := compact(e)
+	if t == nil {
 		return // the log's own record: cannot happen
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(cp.ID, &trigger{ev: &cp, size: cap(b)})
+	c.add(t.ev.ID, t)
+}
+
+// compact returns a trigger holding a copy of e in one buffer of its own,
+// counted at that buffer's size, or nil if the copy does not decode. What
+// the cache keeps is then what it counts, whatever e shares memory with:
+// a decoded event's strings and data are pieces of its whole record, and
+// an event with data_base64, large extensions or large string fields has
+// little or no Data.
+func compact(e *event.Event) *trigger {
+	b := e.AppendBinary(nil)
+	var cp event.Event
+	if event.DecodeBinaryShared(b, &cp) != nil {
+		return nil
+	}
+	return &trigger{ev: &cp, size: cap(b)}
 }
 
 // add caches t under id unless id is cached already, evicting the oldest
@@ -107,7 +121,13 @@ func (c *triggers) get(ctx context.Context, st store.Store, id string) (*trigger
 	if err != nil {
 		return nil, err
 	}
+	t = compact(rec.Event)
+	if t == nil || t.ev.ID != id {
+		// Cannot happen (the log's own record, under the id asked
+		// for): pass the event on, uncached.
+		return &trigger{ev: rec.Event}, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.add(id, &trigger{ev: rec.Event, size: len(rec.Event.Data)}), nil
+	return c.add(t.ev.ID, t), nil // keyed by the copy's id, not the caller's
 }
