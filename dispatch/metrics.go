@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,13 +21,15 @@ type metrics struct {
 	rules map[ruleKey]*RuleStats
 }
 
-// rule returns the stats of a's rule; d.m.mu must be held.
+// rule returns the stats of a's rule; d.m.mu must be held. A new rule's
+// stats, and their key, hold copies of a's strings: those of a decoded
+// action or record share memory with the whole of it (a delivery record
+// of many actions, up to 256 KiB).
 func (m *metrics) rule(a *engine.Action) *RuleStats {
-	k := ruleKey{a.Choreography, a.RuleID}
-	rs, ok := m.rules[k]
+	rs, ok := m.rules[ruleKey{a.Choreography, a.RuleID}]
 	if !ok {
-		rs = &RuleStats{Choreography: a.Choreography, RuleID: a.RuleID, Action: a.Action}
-		m.rules[k] = rs
+		rs = &RuleStats{Choreography: strings.Clone(a.Choreography), RuleID: strings.Clone(a.RuleID), Action: strings.Clone(a.Action)}
+		m.rules[ruleKey{rs.Choreography, rs.RuleID}] = rs
 	}
 	return rs
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/mem"
@@ -115,4 +117,43 @@ func TestTriggerCacheCountsWhatItHolds(t *testing.T) {
 		t.Fatalf("the cache holds %d KiB, over %d KiB, and counts %d KiB", held>>10, limit>>10, c.bytes>>10)
 	}
 	runtime.KeepAlive(&c)
+}
+
+// TestRuleStatsDoNotHoldDeliveries: the stats of a rule first seen in a
+// delivery record during recovery used to keep their strings, and their
+// key, as pieces of that record's decoded copy: the whole record, up to
+// about 256 KiB a rule.
+func TestRuleStatsDoNotHoldDeliveries(t *testing.T) {
+	st := mem.New(store.Options{})
+	defer st.Close()
+	const rules, per = 64, 300 // about 128 KiB a record
+	size := 0
+	for r := range rules {
+		ds := Deliveries{}
+		for i := range per {
+			ds.Deliveries = append(ds.Deliveries, Delivered{ActionID: fmt.Sprintf("a-%d-%d", r, i), Action: "x",
+				Choreography: "c", RuleID: fmt.Sprint("rule-", r), Agent: "ag", Attempts: 1, DurationMS: 1,
+				Results: []string{strings.Repeat("r", 400)}})
+		}
+		ev := &event.Event{SpecVersion: "1.0", Source: Source, Type: DeliveredType, Time: time.Now().UTC(),
+			DataContentType: "application/json", Data: ds.appendJSON(nil)}
+		size = len(ev.Data)
+		if _, err := st.Append(context.Background(), live.ActionsStream, store.Any, []*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := bareDispatcher(st)
+	before := heldHeap()
+	if _, _, err := d.recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(d.Metrics().Rules); got != rules {
+		t.Fatalf("%d rules in the metrics, want %d", got, rules)
+	}
+	held := heldHeap() - before
+	t.Logf("the stats of %d rules from %d-byte records hold %d KiB", rules, size, held>>10)
+	if limit := int64(rules * size / 16); held > limit {
+		t.Fatalf("the stats of %d rules hold %d KiB, over %d KiB: they keep the delivery records", rules, held>>10, limit>>10)
+	}
+	runtime.KeepAlive(d)
 }
