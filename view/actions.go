@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -178,9 +179,20 @@ func (v *Actions) fold(rec store.Record) {
 		if ds.UnmarshalJSON(e.Data) != nil {
 			return
 		}
+		// The record's strings are pieces of one copy of the whole
+		// record: an action keeps copies, so as not to keep the record
+		// (up to 256 KiB) while it stays in the view. The agent's is
+		// made once for the deliveries of one agent in a row.
+		var agent string
 		for _, d := range ds.Deliveries {
 			if a := v.byID[d.ActionID]; a != nil {
-				a.Status, a.Agent, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Agent, d.Attempts, d.Results, d.DurationMS, rec.Recorded
+				if d.Agent != a.Agent {
+					if d.Agent != agent {
+						agent = strings.Clone(d.Agent)
+					}
+					a.Agent = agent
+				}
+				a.Status, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Attempts, cloneIDs(d.Results), d.DurationMS, rec.Recorded
 				a.ResultsOmitted = d.ResultsOmitted
 				a.Reason = ""
 			}
@@ -208,6 +220,29 @@ func (v *Actions) fold(rec store.Record) {
 			}
 		}
 	}
+}
+
+// cloneIDs returns a copy of ids, the copied strings cut from one
+// allocation.
+func cloneIDs(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	n := 0
+	for _, id := range ids {
+		n += len(id)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, id := range ids {
+		b.WriteString(id)
+	}
+	all := b.String()
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i], all = all[:len(id)], all[len(id):]
+	}
+	return out
 }
 
 // add keeps a, evicting the oldest action when full. v.mu is held.
