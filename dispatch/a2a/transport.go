@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,7 +59,12 @@ type taskKey struct{ endpoint, action string }
 // maxRememberedTasks bounds Transport.mu.tasks.
 const maxRememberedTasks = 10_000
 
+// rememberTask remembers task id for k. It keeps copies of the strings:
+// the action id is a piece of the whole action as decoded from the log,
+// and a map keeps the key of its latest assignment.
 func (t *Transport) rememberTask(k taskKey, id string) {
+	k = taskKey{strings.Clone(k.endpoint), strings.Clone(k.action)}
+	id = strings.Clone(id)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.mu.tasks == nil {
