@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"container/list"
+	"strings"
 	"sync"
 )
 
@@ -45,6 +46,9 @@ func (d *dedup) begin(key string) (e *dedupEntry, owner bool) {
 		}
 		return e, false
 	}
+	// A copy of the key: the message id is a piece of the request's
+	// whole body, which the entry would keep for as long as it is kept.
+	key = strings.Clone(key)
 	e = &dedupEntry{key: key, done: make(chan struct{})}
 	d.mu.entries[key] = e
 	return e, true
