@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/choreohq/choreo/client"
@@ -26,6 +27,7 @@ type benchConfig struct {
 	dataDir   string
 	secret    string
 	cpuprof   string
+	trace     string
 	printChor bool
 }
 
@@ -53,6 +55,7 @@ func runBench(ctx context.Context, args []string, stdio stdio) int {
 	fs.StringVar(&cfg.dataDir, "data", "", "with --embedded, the `directory` to make the temporary log in; empty: the system's temporary directory")
 	gcFlag(fs, &cfg.gcPercent)
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of this process (with --embedded, server included) to `file`")
+	fs.StringVar(&cfg.trace, "trace", "", "write an execution trace of this process (with --embedded, server included) to `file`, for go tool trace")
 	fs.BoolVar(&cfg.printChor, "print-choreography", false, "print the choreography --dispatch needs, and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stdio.err, `usage: choreo bench [--server URL | --embedded] [--rate N] [--duration D | --events N]
@@ -189,6 +192,17 @@ func bench(ctx context.Context, cfg benchConfig, stdio stdio) (err error) {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.trace != "" {
+		f, err := os.Create(cfg.trace)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	rep, err := loadgen.Run(ctx, cfg.gen)
 	if rep == nil {
