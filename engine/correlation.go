@@ -63,7 +63,7 @@ func (e *Engine) newCorr(key string, h uint32) *corrState {
 	} else {
 		c = &corrState{}
 	}
-	c.key = e.keep(key)
+	c.key = hold(key)
 	e.corrs.insert(c, h, e.clock)
 	return c
 }
@@ -138,15 +138,18 @@ func (e *Engine) recentEvents() []*event.Event {
 }
 
 func (e *Engine) countSource(src string) int64 {
-	if n, ok := e.sources[src]; ok {
-		e.sources[src] = n + 1
-		return n + 1
+	// Counted through a pointer: assigning to a key already in the map
+	// would store src in place of the copy there (see hold).
+	if n := e.sources[src]; n != nil {
+		*n++
+		return *n
 	}
 	if len(e.sources) >= e.cfg.MaxSources {
 		e.m.sourcesCapped++
 		return 0
 	}
-	e.sources[strings.Clone(src)] = 1
+	one := int64(1)
+	e.sources[hold(src)] = &one
 	return 1
 }
 
@@ -171,40 +174,48 @@ func (e *Engine) triggerIDs(n int) []string {
 }
 
 // markIDs returns the ids of marks in a slice cut by triggerIDs, with
-// extra elements left for the caller to fill.
+// extra elements left for the caller to fill. The ids are copies (see
+// triggerID): the marks' own are cut from their slot's buffer, which the
+// slot's next use writes over.
 func (e *Engine) markIDs(marks []mark, extra int) []string {
 	ids := e.triggerIDs(len(marks) + extra)
 	for i := range marks {
-		ids[i] = marks[i].id
+		ids[i] = e.triggerID(marks[i].id)
 	}
 	return ids
 }
 
-// keep returns a copy of s, a string of an event (its id or correlation
+// hold returns a copy of s, a string of an event (its id or correlation
 // id) that the engine's state is to hold past the event. A decoded
 // event's strings share one allocation with the rest of its record, data
 // included, so holding one of them would keep the whole record in memory
-// for as long as a correlation waits. Short strings are cut from a chunk
-// that is only ever appended to, which also puts the ids a match will
-// read when it completes side by side.
-func (e *Engine) keep(s string) string {
-	if len(s) == 0 {
+// for as long as a correlation waits. The copy is an allocation of its
+// own: strings held for a long time and strings soon dropped must not
+// share one, or the one held keeps the others.
+func hold(s string) string { return strings.Clone(s) }
+
+// triggerID returns a copy of id, the id of an event an action is to
+// name among its triggers and the state does not hold, cut from a chunk
+// that is only ever appended to (what is cut from it never changes).
+// The latest actions' trigger ids are held in the chunk of trigger id
+// slices; a copy keeps them from holding their events' records.
+func (e *Engine) triggerID(id string) string {
+	if len(id) == 0 {
 		return ""
 	}
-	if len(s) > keepChunkSize/4 {
-		return strings.Clone(s)
+	if len(id) > trigChunkSize/4 {
+		return strings.Clone(id)
 	}
-	if cap(e.keepChunk)-len(e.keepChunk) < len(s) {
-		e.keepChunk = make([]byte, 0, keepChunkSize)
+	if cap(e.trigChunk)-len(e.trigChunk) < len(id) {
+		e.trigChunk = make([]byte, 0, trigChunkSize)
 	}
-	n := len(e.keepChunk)
-	e.keepChunk = append(e.keepChunk, s...)
-	return unsafe.String(&e.keepChunk[n], len(s))
+	n := len(e.trigChunk)
+	e.trigChunk = append(e.trigChunk, id...)
+	return unsafe.String(&e.trigChunk[n], len(id))
 }
 
-// keepChunkSize is the size of the chunks keep copies strings into:
-// small, as one string still held keeps its whole chunk.
-const keepChunkSize = 1 << 10
+// trigChunkSize is the size of the chunks triggerID copies ids into.
+const trigChunkSize = 4 << 10
 
 // actionID returns the id of r's action on the triggers: ActionID, with
 // the rule's prefix encoded once.

@@ -46,14 +46,14 @@ type Engine struct {
 	recent    []*event.Event // mirrored ring of 2*RecentEvents
 	recentPos int
 	recentLen int
-	sources   map[string]int64
+	sources   map[string]*int64
 
 	dedup *dedup
 
 	ctx       evalCtx
 	scratch   []byte
 	idChunk   []byte   // action id strings are cut from it
-	keepChunk []byte   // copies of event strings the state holds (keep)
+	trigChunk []byte   // copies of the trigger ids of actions (triggerID)
 	trChunk   []string // trigger id slices are cut from it
 	start     int      // index in dst of the first action of the current event
 
@@ -91,7 +91,7 @@ func New(chs []*choreography.Choreography, cfg Config) (*Engine, error) {
 		e.recent = make([]*event.Event, 2*cfg.RecentEvents)
 	}
 	if e.needs&condition.VarSourceEventCount != 0 {
-		e.sources = make(map[string]int64)
+		e.sources = make(map[string]*int64)
 	}
 	if e.needs&condition.VarCorrelatedEvents != 0 {
 		e.hasCorr = true
@@ -298,8 +298,8 @@ func (e *Engine) eval(r *rule) bool {
 func (e *Engine) fire(dst []Action, r *rule, corr string, t int64, hops int, trigger string) []Action {
 	ids := e.triggerIDs(1)
 	// The chunk ids are cut from outlives the action: it must not hold
-	// the event's record (see keep).
-	ids[0] = e.keep(trigger)
+	// the event's record (see triggerID).
+	ids[0] = e.triggerID(trigger)
 	return e.emit(dst, r, corr, t, hops, ids)
 }
 
@@ -348,17 +348,20 @@ func (e *Engine) sequence(dst []Action, r *rule, cp **corrState, key string, ev 
 			return dst
 		}
 		s.last = t
-		s.marks = append(s.marks, mark{e.keep(ev.ID), t})
+		s.marks = append(s.marks, mark{s.hold(ev.ID), t})
 		return dst
 	}
 	if r.steps[len(s.marks)] != ev.Type {
 		return dst
 	}
 	s.last = t
-	s.marks = append(s.marks, mark{e.keep(ev.ID), t})
-	if len(s.marks) < len(r.steps) {
+	if len(s.marks)+1 < len(r.steps) {
+		s.marks = append(s.marks, mark{s.hold(ev.ID), t})
 		return dst
 	}
+	// The last step: the slot goes now, and the id only goes on in the
+	// action, which markIDs copies it for.
+	s.marks = append(s.marks, mark{ev.ID, t})
 	ids := e.markIDs(s.marks, 0)
 	e.m.completedSequences++
 	e.releaseSlot(*cp, s)
@@ -378,7 +381,7 @@ func (e *Engine) temporalRequired(r *rule, i int, cp **corrState, key string, ev
 		s.marks = s.marks[:len(r.required)]
 		clear(s.marks)
 	}
-	s.marks[i] = mark{e.keep(ev.ID), t}
+	s.marks[i] = mark{s.hold(ev.ID), t}
 }
 
 // temporalTrigger fires when every required event was seen in the
@@ -401,7 +404,7 @@ func (e *Engine) temporalTrigger(dst []Action, r *rule, c *corrState, key string
 		return dst
 	}
 	ids := e.markIDs(s.marks, 1)
-	ids[len(s.marks)] = e.keep(ev.ID)
+	ids[len(s.marks)] = e.triggerID(ev.ID)
 	e.releaseSlot(c, s)
 	return e.emit(dst, r, key, t, ev.Hops, ids)
 }
@@ -438,7 +441,7 @@ func (e *Engine) threshold(dst []Action, r *rule, cp **corrState, key string, ev
 		}
 	}
 	clear(s.marks[n:])
-	s.marks = append(s.marks[:n], mark{e.keep(ev.ID), t})
+	s.marks = append(s.marks[:n], mark{s.hold(ev.ID), t})
 	if len(s.marks) < r.threshold {
 		return dst
 	}
@@ -474,7 +477,7 @@ func (e *Engine) absenceStart(r *rule, cp **corrState, key string, ev *event.Eve
 	if s == nil {
 		return
 	}
-	num := e.timers.add(timer{corr: *cp, r: r, start: e.keep(ev.ID), due: t + r.window}, e.timerSeq)
+	num := e.timers.add(timer{corr: *cp, r: r, start: hold(ev.ID), due: t + r.window}, e.timerSeq)
 	e.timerSeq++
 	s.hops = ev.Hops
 	s.timer = num + 1

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -45,8 +46,9 @@ patterns:
 	before := heap()
 	for i := range n {
 		// Each event is decoded from its own record, as the live engine
-		// reads the log, and dropped once processed.
-		in := &event.Event{SpecVersion: "1.0", ID: fmt.Sprint("ev-", i), Source: fmt.Sprint("agents/a-", i),
+		// reads the log, and dropped once processed. Each source sends
+		// two: the count of a source already known is updated too.
+		in := &event.Event{SpecVersion: "1.0", ID: fmt.Sprint("ev-", i), Source: fmt.Sprint("agents/a-", i/2),
 			Type: "a", Time: t0.Add(time.Duration(i) * time.Millisecond), CorrelationID: fmt.Sprint("corr-", i),
 			DataContentType: "application/json", Data: data}
 		ev, err := event.DecodeBinary(in.AppendBinary(nil))
@@ -125,4 +127,54 @@ patterns:
 		t.Fatalf("%d kept events hold %d KiB, over %d KiB: they keep the events read with them", reads, held>>10, limit>>10)
 	}
 	runtime.KeepAlive(e)
+}
+
+// TestActionsKeepTheirIDs checks that an action's trigger ids stay as they
+// were when it was decided while the engine goes on: a partial match holds
+// its ids in a buffer of its slot, which the slot's next match writes
+// over, so the ids an action names must be copies.
+func TestActionsKeepTheirIDs(t *testing.T) {
+	ch, err := choreography.Parse("ids", []byte(`
+name: ids
+sequences:
+  - {sequence_id: steps, events: [a, b, c], max_interval: 1h, action: done, target_capability: x}
+complex_patterns:
+  - {id: quiet, type: absence, event_type: a, expected_event: z, timeout: 30s, action: chase, target_capability: x}
+  - {id: many, type: threshold_pattern, event_type: a, threshold: 3, time_window: 1m, action: flag, target_capability: x}
+  - {id: both, type: temporal_sequence, trigger_event: t, required_events: [a, b], time_window: 1h, action: go, target_capability: x}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustNew(t, Config{}, ch)
+	type seen struct {
+		a   *Action
+		ids string
+	}
+	var all []seen
+	rng := rand.New(rand.NewPCG(1, 2))
+	types := []string{"a", "b", "c", "t", "z"}
+	for i := range 20_000 {
+		ev := &event.Event{SpecVersion: "1.0", ID: fmt.Sprint("ev-", i, "-", strings.Repeat("i", rng.IntN(40))),
+			Source: "agents/a", Type: types[rng.IntN(len(types))], Time: t0.Add(time.Duration(i) * time.Second),
+			CorrelationID: fmt.Sprint("corr-", rng.IntN(5))}
+		for _, a := range e.Process(ev) {
+			all = append(all, seen{&a, strings.Join(a.TriggerEventIDs, ",")})
+		}
+	}
+	for _, a := range e.Flush() {
+		all = append(all, seen{&a, strings.Join(a.TriggerEventIDs, ",")})
+	}
+	kinds := map[string]int{}
+	for _, s := range all {
+		kinds[s.a.Action]++
+		if got := strings.Join(s.a.TriggerEventIDs, ","); got != s.ids {
+			t.Fatalf("action %s (%s) names %q now, %q when decided", s.a.ID, s.a.Action, got, s.ids)
+		}
+	}
+	for _, k := range []string{"done", "chase", "flag", "go"} {
+		if kinds[k] == 0 {
+			t.Fatalf("no %s action among %d: %v", k, len(all), kinds)
+		}
+	}
 }
