@@ -53,7 +53,7 @@ type triggers struct {
 // bytes: the record's share a buffer with other records of the read.
 func (c *triggers) put(rec *store.Record) {
 	e := rec.Event
-	if strings.HasPrefix(rec.Stream, "$") || len(e.Data) > maxCachedTrigger {
+	if strings.HasPrefix(rec.Stream, "$") || len(e.Data)+len(e.DataBase64) > maxCachedTrigger {
 		return
 	}
 	t := compact(e)

@@ -39,7 +39,10 @@ func TestTriggerCacheBounds(t *testing.T) {
 	}
 	c.put(cacheRecord("$agents", "sys", 10))
 	c.put(cacheRecord("order-1", "big", maxCachedTrigger+1))
-	if cached(&c, "sys") || cached(&c, "big") {
+	bin := cacheRecord("order-1", "bigbin", 0)
+	bin.Event.Data, bin.Event.DataContentType, bin.Event.DataBase64 = nil, "application/octet-stream", make([]byte, maxCachedTrigger+1)
+	c.put(bin)
+	if cached(&c, "sys") || cached(&c, "big") || cached(&c, "bigbin") {
 		t.Fatal("a system stream's event or a large event was cached")
 	}
 
