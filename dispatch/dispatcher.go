@@ -81,7 +81,14 @@ type Dispatcher struct {
 	readPos  atomic.Uint64               // global position recovery read to, for metrics
 	profiles sync.Pool                   // *[]agent.Profile, for discovery
 	m        metrics
+	// resume holds, by action id, the work that open actions left running
+	// at agents, as recovery found it, for the reader of open actions
+	// (Run's goroutine only).
+	resume map[string]resumeRef
 }
+
+// resumeRef is work an attempt left running at an agent (see InProgress).
+type resumeRef struct{ agent, task string }
 
 // errParked is acquire's answer to an action that is to wait for an agent
 // outside the workers (see deliver).
@@ -263,6 +270,7 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	}
 	d.m.queued.Store(int64(len(pending)))
 	open := newOpenReader(d.st, pending)
+	open.resume, d.resume = d.resume, nil
 	pending = nil
 	for {
 		t, ok, err := open.next(ctx)
@@ -378,7 +386,7 @@ func (d *Dispatcher) isClosed() bool {
 func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
 	s := &delivery{act: t.a}
-	a, tried := &s.act, t.tried
+	a, tried, resume := &s.act, t.tried, t.resume
 	// A parked action (delivered without mayPark) counts as parked until
 	// it has an agent.
 	parkedNow := !mayPark
@@ -421,7 +429,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 	// sees the same idempotency key) where another would start over.
 	var avoid string
 	for attempt := tried + 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid)
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid, resume.agent)
 		if err == errParked {
 			return true
 		}
@@ -462,7 +470,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			del = new(Delivery)
 		}
 		began := time.Now()
-		*del = Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Message: Message{
+		*del = Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Task: resume.taskAt(p.ID), Message: Message{
 			MessageID:            a.ID,
 			SenderID:             d.cfg.SenderID,
 			RecipientID:          p.ID,
@@ -507,9 +515,19 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		}
 		lastErr = err
 		d.m.failedAttempts.Add(1)
+		// Work left running at the agent is what the next attempt there
+		// follows; an attempt that left none ends what an earlier one
+		// left.
+		var ip *InProgress
+		if errors.As(err, &ip) && ip.Task != "" {
+			resume = resumeRef{agent: p.ID, task: ip.Task}
+		} else if resume.agent == p.ID {
+			resume = resumeRef{}
+		}
 		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, &Attempt{
 			ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
 			Attempt: attempt, Agent: p.ID, Error: clip(err.Error()), DurationMS: ms(took),
+			Task: resume.taskAt(p.ID),
 		}, time.Now().UTC())}})
 		if IsPermanent(err) {
 			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
@@ -523,6 +541,14 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			return false
 		}
 	}
+}
+
+// taskAt returns the work left running at agent id, or "".
+func (r resumeRef) taskAt(id string) string {
+	if r.agent == id {
+		return r.task
+	}
+	return ""
 }
 
 // backoff returns the wait after the attempt-th failed attempt.
@@ -548,8 +574,9 @@ func sleep(ctx context.Context, d time.Duration) bool {
 
 // acquire waits for a usable agent with caps and takes one of its slots
 // and its breaker's permission, to be given back with release and the
-// attempt's error; agent avoid only when no other will do. On failure it
-// returns the dead-letter reason.
+// attempt's error; agent prefer first, when it can take the action (it
+// has the action's work running), and agent avoid only when no other will
+// do. On failure it returns the dead-letter reason.
 //
 // With mayPark, it returns errParked at once, having taken nothing, when
 // no agent can take the action now and fewer than Config.MaxParked
@@ -561,7 +588,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // backpressure, and the outbox grows meanwhile. One that waits for want
 // of a usable agent (none live, or breakers open) is dead-lettered after
 // AgentWait.
-func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, avoid string) (p agent.Profile, l lease, reason string, err error) {
+func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, avoid, prefer string) (p agent.Profile, l lease, reason string, err error) {
 	var deadline *time.Timer
 	var w *slotWaiter
 	buf := d.profiles.Get().(*[]agent.Profile)
@@ -600,7 +627,22 @@ func (d *Dispatcher) acquire(ctx context.Context, caps []string, mayPark bool, a
 			}
 			return false
 		}
+		first := -1
+		if prefer != "" {
+			for i := range agents {
+				if agents[i].ID == prefer {
+					first = i
+					if try(i) {
+						return p, l, "", nil
+					}
+					break
+				}
+			}
+		}
 		for i := range agents {
+			if i == first {
+				continue
+			}
 			if agents[i].ID == avoid {
 				last = i
 				continue
@@ -786,8 +828,9 @@ func (d *Dispatcher) removeLocked(w *slotWaiter) {
 // already recorded for it (by an earlier Run): the attempts go on from
 // there, and Config.MaxAttempts counts them all.
 type task struct {
-	a     engine.Action
-	tried int
+	a      engine.Action
+	tried  int
+	resume resumeRef // work the last attempt left running, if any
 }
 
 // agentSweepInterval is how often Run forgets the state of agents that

@@ -49,6 +49,9 @@ type Attempt struct {
 	Agent        string  `json:"agent"`
 	Error        string  `json:"error"`
 	DurationMS   float64 `json:"duration_ms"`
+	// Task names the work the attempt left running at the agent (see
+	// InProgress); empty when none.
+	Task string `json:"task,omitempty"`
 }
 
 // Deliveries is the data of a DeliveredType record.
@@ -221,7 +224,12 @@ func (at *Attempt) appendJSON(b []byte) []byte {
 	b = append(b, `,"error":`...)
 	b = jsonw.StringHTML(b, at.Error)
 	b = append(b, `,"duration_ms":`...)
-	return append(appendMillis(b, at.DurationMS), '}')
+	b = appendMillis(b, at.DurationMS)
+	if at.Task != "" {
+		b = append(b, `,"task":`...)
+		b = jsonw.StringHTML(b, at.Task)
+	}
+	return append(b, '}')
 }
 
 // appendJSON appends dl as JSON, as encoding/json would write it.

@@ -10,7 +10,9 @@ import (
 func TestRecordEncodingMatchesEncodingJSON(t *testing.T) {
 	at := &Attempt{ActionID: "a<1>", Action: "check", Choreography: "shop", RuleID: "r&1", Attempt: 3, Agent: "ag\"1", Error: "boom\n", DurationMS: 12.3456}
 	dl := &Delivered{ActionID: "a1", Action: "x", Choreography: "c", RuleID: "r", Agent: "ag", Attempts: 2, DurationMS: 0.0004, Results: []string{"a1/0", "a1/1"}}
-	for _, v := range []any{at, dl, &Delivered{DurationMS: 1500}, &Delivered{Results: []string{"x"}, ResultsOmitted: 7}} {
+	withTask := *at
+	withTask.Task = "task<7>"
+	for _, v := range []any{at, &withTask, dl, &Delivered{DurationMS: 1500}, &Delivered{Results: []string{"x"}, ResultsOmitted: 7}} {
 		var viaJSON, viaOurs map[string]any
 		want, _ := json.Marshal(v)
 		if err := json.Unmarshal(want, &viaJSON); err != nil {

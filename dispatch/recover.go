@@ -74,6 +74,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 	d.m.deadLettered.Store(0)
 	pending := make(map[string]openAction)
 	dead := make(map[string]deadRef)
+	resume := make(map[string]resumeRef)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
 	dlq := &cursor{st: d.st, stream: DeadLetterStream}
 	var head uint64
@@ -94,6 +95,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				out = append(out, o)
 			}
 			clear(pending)
+			d.resume = resume
 			slices.SortFunc(out, func(x, y openAction) int { return cmp.Compare(x.seq, y.seq) })
 			d.mu.Lock()
 			d.mu.dead = dead
@@ -134,6 +136,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 			}
 			for _, r := range ds.Deliveries {
 				delete(pending, r.ActionID)
+				delete(resume, r.ActionID)
 				d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, msDuration(r.DurationMS))
 			}
 		case AttemptType:
@@ -147,6 +150,13 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				// not give an action MaxAttempts afresh each time.
 				o.tried = max(o.tried, uint32(min(r.Attempt, math.MaxUint32)))
 				pending[r.ActionID] = o
+				// The next attempt at that agent follows the work this
+				// one left running there.
+				if r.Task != "" {
+					resume[r.ActionID] = resumeRef{agent: r.Agent, task: r.Task}
+				} else if resume[r.ActionID].agent == r.Agent {
+					delete(resume, r.ActionID)
+				}
 			}
 		case DeadLetterType:
 			var dl DeadLetter
@@ -154,6 +164,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			delete(pending, dl.ActionID)
+			delete(resume, dl.ActionID)
 			dead[dl.ActionID] = refOf(&dl, rec.StreamPosition)
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
@@ -260,9 +271,10 @@ func newOpenReader(st store.Store, open []openAction) *openReader {
 // openReader reads the open actions recovery found, in order, reading
 // their records again from the outbox a batch at a time.
 type openReader struct {
-	st   store.Store
-	open []openAction
-	acts posReader // over live.ActionsStream
+	st     store.Store
+	open   []openAction
+	acts   posReader            // over live.ActionsStream
+	resume map[string]resumeRef // see Dispatcher.resume
 }
 
 // next returns the next open action; ok is false when there are no more.
@@ -277,7 +289,7 @@ func (r *openReader) next(ctx context.Context) (t task, ok bool, err error) {
 			if err != nil {
 				return task{}, false, err
 			}
-			return task{a: dls[0].Action, tried: int(o.tried)}, true, nil
+			return task{a: dls[0].Action, tried: int(o.tried), resume: r.resume[dls[0].Action.ID]}, true, nil
 		}
 		rec, err := r.acts.at(ctx, o.pos, 0)
 		if err != nil {
@@ -285,6 +297,7 @@ func (r *openReader) next(ctx context.Context) (t task, ok bool, err error) {
 		}
 		if err := t.a.UnmarshalJSON(rec.Event.Data); err == nil {
 			t.tried = int(o.tried)
+			t.resume = r.resume[t.a.ID]
 			return t, true, nil
 		}
 	}

@@ -786,3 +786,66 @@ func TestFreedSlotWakesForCapabilitiesGainedMeanwhile(t *testing.T) {
 		t.Fatalf("the y action was delivered %v after the slot freed", took)
 	}
 }
+
+// TestWorkLeftRunningIsFollowed: an attempt that ends while the agent
+// still has the work (dispatch.InProgress) is recorded with the work's
+// name, and the next attempt goes to that agent, though another would be
+// chosen by load, naming the work in Delivery.Task; in the same Run, and
+// in the next Run after a restart.
+func TestWorkLeftRunningIsFollowed(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprint("restart=", restart), func(t *testing.T) {
+			cfg := fast()
+			// Long enough for the other agent, or the restart, to come
+			// before the retry.
+			cfg.Backoff, cfg.MaxBackoff = 300*time.Millisecond, 300*time.Millisecond
+			if restart {
+				cfg.Backoff, cfg.MaxBackoff = time.Minute, time.Minute
+			}
+			r := newRig(t, nil, cfg)
+			type call struct {
+				attempt int
+				task    string
+			}
+			var mu sync.Mutex
+			var calls []call
+			r.agent("a", "cap", 0.5, func(_ context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				calls = append(calls, call{d.Attempt, d.Task})
+				if d.Task == "" {
+					return dispatch.Result{}, &dispatch.InProgress{Task: "task-7", Err: errors.New("still working")}
+				}
+				return dispatch.Result{}, nil
+			})
+			var other atomic.Int64
+			otherAgent := func() {
+				r.agent("b", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+					other.Add(1)
+					return dispatch.Result{}, nil
+				})
+			}
+			r.action("act", "cap", 0)
+			r.start()
+			waitFor(t, "the first attempt", func() bool { return r.d.Metrics().FailedAttempts == 1 })
+			if !restart {
+				otherAgent() // less loaded: chosen first, but for the work left at a
+			} else {
+				r.stop()
+				otherAgent() // less loaded: chosen first, but for the work left at a
+				r.redispatch(r.reg, cfg)
+				r.start()
+			}
+			waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(calls) != "[{1 } {2 task-7}]" || other.Load() != 0 {
+				t.Fatalf("agent a got %v, agent b %d; want [{1 } {2 task-7}] and none", calls, other.Load())
+			}
+			atts := records(t, r.st, live.ActionsStream, dispatch.AttemptType)
+			if len(atts) != 1 || decode[dispatch.Attempt](t, atts[0]).Task != "task-7" {
+				t.Fatalf("attempt records %d, want one naming task-7", len(atts))
+			}
+		})
+	}
+}

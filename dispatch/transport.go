@@ -34,6 +34,11 @@ type Delivery struct {
 	Trigger *event.Event
 	Agent   agent.Profile
 	Attempt int // 1 for the first attempt
+	// Task is the agent's name for this action's work, left running by
+	// an earlier attempt at this same agent (see InProgress): the
+	// transport follows it rather than sending the action again. Empty
+	// when there is none.
+	Task string
 	// Message is the action as the agent receives it.
 	Message Message
 }
@@ -91,6 +96,20 @@ type Result struct {
 	// it and counts it in Metrics.ResultsRefused.
 	Refused error
 }
+
+// InProgress is the error of an attempt that ended, its deadline passed,
+// while the agent still had the work: Task names it at the agent (an A2A
+// task id). The dispatcher records Task with the failed attempt, and the
+// next attempt goes to the same agent when it can take it, with
+// Delivery.Task set, so that the transport follows the work instead of
+// starting it again; after a restart too.
+type InProgress struct {
+	Task string
+	Err  error
+}
+
+func (e *InProgress) Error() string { return e.Err.Error() }
+func (e *InProgress) Unwrap() error { return e.Err }
 
 // Permanent marks err as not worth retrying: the dispatcher dead-letters
 // the action at once (reason "rejected") instead of trying again.

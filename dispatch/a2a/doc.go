@@ -37,8 +37,12 @@
 // An attempt whose deadline passes while the task is still working leaves
 // the task to the agent, and the Transport remembers it (up to 10,000 such
 // tasks): the next attempt for the same action at the same endpoint
-// follows that task with tasks/get instead of sending the work again. Only
-// if the agent no longer knows the task is the message sent anew.
+// follows that task with tasks/get instead of sending the work again. The
+// error of such an attempt is a *dispatch.InProgress naming the task; the
+// dispatcher records the name with the failed attempt and passes it back
+// in Delivery.Task, so the task is followed after a restart too, by a
+// Transport that remembers nothing. Only if the agent no longer knows the
+// task is the message sent anew.
 //
 // # Outcomes
 //

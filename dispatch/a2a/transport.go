@@ -217,7 +217,10 @@ func (t *Transport) client(ctx context.Context, endpoint string) (*a2aclient.Cli
 // will never be accepted (invalid params, method not found, unsupported
 // operation) and a Delivery that cannot be sent are dispatch.Permanent. If
 // ctx ends before the task does, Deliver returns an error with code
-// CodeTimeout (or CodeCanceled); the task is left to run at the agent.
+// CodeTimeout (or CodeCanceled) inside a *dispatch.InProgress naming the
+// task; the task is left to run at the agent. A Delivery whose Task names
+// a task (the dispatcher's next attempt at this agent, after a restart
+// too) follows that task instead of sending the message.
 func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
 	if d == nil {
 		return dispatch.Result{}, dispatch.Permanent(&Error{Code: CodeBadDelivery, Op: "deliver", Err: errors.New("nil delivery")})
@@ -238,16 +241,22 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 	}
 
 	// A previous attempt left a task running: follow it rather than start
-	// the work again. If the agent no longer knows it, send anew.
+	// the work again. If the agent no longer knows it, send anew. The
+	// dispatcher names it in d.Task (from its records, across restarts
+	// too); the Transport also remembers the tasks it left.
 	key := taskKey{endpoint, params.Message.ID}
-	if id, ok := t.rememberedTask(key); ok {
+	id, ok := d.Task, d.Task != ""
+	if !ok {
+		id, ok = t.rememberedTask(key)
+	}
+	if ok {
 		task, err := t.follow(ctx, c, endpoint, &sdk.Task{ID: sdk.TaskID(id), Status: sdk.TaskStatus{State: sdk.TaskStateWorking}})
 		switch {
 		case err == nil:
 			t.forgetTask(key)
 			return taskResult(action, task, t.now().UTC())
 		case !errors.Is(err, sdk.ErrTaskNotFound):
-			return dispatch.Result{}, err
+			return dispatch.Result{}, &dispatch.InProgress{Task: id, Err: err}
 		}
 		t.forgetTask(key)
 	}
@@ -269,6 +278,7 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 		if err != nil {
 			if r.ID != "" && !errors.Is(err, sdk.ErrTaskNotFound) {
 				t.rememberTask(key, string(r.ID))
+				err = &dispatch.InProgress{Task: string(r.ID), Err: err}
 			}
 			return dispatch.Result{}, err
 		}

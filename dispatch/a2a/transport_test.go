@@ -807,3 +807,35 @@ func TestRetryFollowsTheTaskAlreadyStarted(t *testing.T) {
 		t.Fatalf("the agent got %d messages; the retry must follow the running task, not start another", n)
 	}
 }
+
+// TestTaskFollowedAfterRestart: an attempt that runs out of time with the
+// task working returns a dispatch.InProgress naming the task, and a new
+// Transport (as after a restart, remembering nothing) given that name in
+// Delivery.Task follows the task instead of sending the work again.
+func TestTaskFollowedAfterRestart(t *testing.T) {
+	a := newTestAgent(t, workUntilPolled(60, sdk.DataPart{Data: map[string]any{"done": true}}), nil)
+	cfg := Config{PollInterval: 5 * time.Millisecond, MaxPollInterval: 5 * time.Millisecond}
+	d := testDelivery(a.endpoint)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	_, err := newTestTransport(t, cfg).Deliver(ctx, d)
+	cancel()
+	var ip *dispatch.InProgress
+	if !errors.As(err, &ip) || ip.Task == "" {
+		t.Fatalf("first attempt: %v; want a dispatch.InProgress naming the task", err)
+	}
+	var ae *Error
+	if !errors.As(err, &ae) || ae.Code != CodeTimeout {
+		t.Fatalf("first attempt: %v; want an *Error with code %s inside", err, CodeTimeout)
+	}
+	d.Attempt, d.Message.Attempt, d.Task = 2, 2, ip.Task
+	res, err := deliver(t, newTestTransport(t, cfg), d)
+	if err != nil {
+		t.Fatalf("second attempt: %v", err)
+	}
+	var got Completed
+	oneEvent(t, res, "reserve_stock.completed", &got)
+	if n := len(a.messages()); n != 1 || got.TaskID != ip.Task {
+		t.Fatalf("the agent got %d messages, the result names task %q; want 1 and %q", n, got.TaskID, ip.Task)
+	}
+}
