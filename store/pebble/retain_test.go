@@ -16,9 +16,18 @@ import (
 // events appended to it that would keep their memory: a decoded event's
 // strings share one allocation with its whole text, data included, and
 // the writer used to keep each event's id and each stream's name (2,000
-// appends of 64 KiB events held about 150 MiB; 1,000 of 32 KiB, as here,
-// about 40 MiB).
+// appends of 64 KiB events held about 150 MiB). The events are small
+// enough for both rounds to fit Pebble's first memtable: a memtable being
+// replaced and flushed would count tens of MiB that have nothing to do
+// with the events.
 func TestAppendDoesNotHoldEvents(t *testing.T) {
+	if raceEnabled {
+		// Under the race detector, which also turns on Pebble's
+		// invariant checks, the heap grew by 16 MiB over the measured
+		// appends with the store keeping none of the events' strings
+		// (under 1 MiB without it): the measure means nothing there.
+		t.Skip("the heap grows for reasons of its own under the race detector")
+	}
 	// Without fsync: what is measured is memory, not the disk.
 	s, err := pebble.Open(t.TempDir(), &pebble.Options{NoSync: true})
 	if err != nil {
@@ -26,7 +35,7 @@ func TestAppendDoesNotHoldEvents(t *testing.T) {
 	}
 	defer s.Close()
 	ctx := context.Background()
-	const n, size = 1000, 32 << 10
+	const n, size = 1000, 4 << 10
 	pad := strings.Repeat("x", size)
 	heap := func() uint64 {
 		var ms runtime.MemStats
@@ -35,8 +44,8 @@ func TestAppendDoesNotHoldEvents(t *testing.T) {
 		runtime.ReadMemStats(&ms)
 		return ms.HeapAlloc
 	}
-	// The first appends fill the store's caches of recent records, which
-	// are bounded: measure from there.
+	// The first appends fill the store's cache of recent records, which
+	// is bounded: measure from there.
 	appendOne := func(i int) {
 		ev, err := event.Decode(fmt.Appendf(nil, `{"specversion":"1.0","id":"ev-%d","source":"agents/a","type":"t",`+
 			`"correlationid":"corr-%d","data":{"pad":%q}}`, i, i, pad))
@@ -49,16 +58,17 @@ func TestAppendDoesNotHoldEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range n {
+	const warm = 3 * n // over the tail's 8 MiB
+	for i := range warm {
 		appendOne(i)
 	}
 	before := heap()
-	for i := n; i < 2*n; i++ {
+	for i := warm; i < warm+n; i++ {
 		appendOne(i)
 	}
 	held := int64(heap()) - int64(before)
 	t.Logf("%d appends of %d KiB events: heap grew %d KiB", n, size>>10, held>>10)
-	if limit := int64(n * size / 8); held > limit {
+	if limit := int64(n * size / 4); held > limit {
 		t.Fatalf("heap grew %d KiB over %d appends, over %d KiB: the store keeps the events' memory", held>>10, n, limit>>10)
 	}
 }
