@@ -501,6 +501,13 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		took := time.Since(began)
 		if work.Err() != nil { // past the drain: leave the action for the next run
 			d.release(lease, errAbandoned)
+			// Work cut off but left running at the agent is recorded,
+			// so that the next run follows it there rather than sending
+			// the action again.
+			var ip *InProgress
+			if errors.As(err, &ip) && ip.Task != "" {
+				d.attemptFailed(a, attempt, p.ID, err, took, ip.Task)
+			}
 			return false
 		}
 		d.release(lease, err)
@@ -524,11 +531,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		} else if resume.agent == p.ID {
 			resume = resumeRef{}
 		}
-		d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, &Attempt{
-			ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
-			Attempt: attempt, Agent: p.ID, Error: clip(err.Error()), DurationMS: ms(took),
-			Task: resume.taskAt(p.ID),
-		}, time.Now().UTC())}})
+		d.attemptFailed(a, attempt, p.ID, err, took, resume.taskAt(p.ID))
 		if IsPermanent(err) {
 			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
 			return false
@@ -541,6 +544,15 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			return false
 		}
 	}
+}
+
+// attemptFailed records a's failed attempt at agent, and the work it left
+// running there (task), if any.
+func (d *Dispatcher) attemptFailed(a *engine.Action, attempt int, agent string, err error, took time.Duration, task string) {
+	d.emit(&outcome{action: a, records: []*event.Event{record(AttemptType, a, &Attempt{
+		ActionID: a.ID, Action: a.Action, Choreography: a.Choreography, RuleID: a.RuleID,
+		Attempt: attempt, Agent: agent, Error: clip(err.Error()), DurationMS: ms(took), Task: task,
+	}, time.Now().UTC())}})
 }
 
 // taskAt returns the work left running at agent id, or "".

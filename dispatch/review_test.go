@@ -849,3 +849,38 @@ func TestWorkLeftRunningIsFollowed(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkCutOffAtStopIsFollowed: an attempt cut off by a stop, past the
+// drain, while the agent still has the work is recorded with the work's
+// name, and the next Run's attempt at that agent follows it.
+func TestWorkCutOffAtStopIsFollowed(t *testing.T) {
+	cfg := fast()
+	cfg.Drain = 50 * time.Millisecond
+	r := newRig(t, nil, cfg)
+	var mu sync.Mutex
+	var calls []string
+	started := make(chan struct{}, 1)
+	r.agent("a", "cap", 0, func(ctx context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+		mu.Lock()
+		calls = append(calls, fmt.Sprint(d.Attempt, ":", d.Task))
+		mu.Unlock()
+		if d.Task != "" {
+			return dispatch.Result{}, nil
+		}
+		started <- struct{}{}
+		<-ctx.Done()
+		return dispatch.Result{}, &dispatch.InProgress{Task: "task-9", Err: ctx.Err()}
+	})
+	r.action("act", "cap", 0)
+	r.start()
+	<-started
+	r.stop()
+	r.redispatch(r.reg, cfg)
+	r.start()
+	waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(calls) != "[1: 2:task-9]" {
+		t.Fatalf("the agent got %v; want [1: 2:task-9]", calls)
+	}
+}

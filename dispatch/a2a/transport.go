@@ -256,7 +256,7 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 			t.forgetTask(key)
 			return taskResult(action, task, t.now().UTC())
 		case !errors.Is(err, sdk.ErrTaskNotFound):
-			return dispatch.Result{}, &dispatch.InProgress{Task: id, Err: err}
+			return dispatch.Result{}, leftRunning(ctx, id, err)
 		}
 		t.forgetTask(key)
 	}
@@ -278,13 +278,25 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 		if err != nil {
 			if r.ID != "" && !errors.Is(err, sdk.ErrTaskNotFound) {
 				t.rememberTask(key, string(r.ID))
-				err = &dispatch.InProgress{Task: string(r.ID), Err: err}
+				err = leftRunning(ctx, string(r.ID), err)
 			}
 			return dispatch.Result{}, err
 		}
 		return taskResult(action, task, t.now().UTC())
 	}
 	return dispatch.Result{}, &Error{Code: CodeBadResponse, Op: "message/send", URL: endpoint, Err: fmt.Errorf("unexpected result %T", res)}
+}
+
+// leftRunning returns err, which ended the following of task id, as a
+// *dispatch.InProgress when the attempt's time ran out (ctx ended) with
+// the task working: the dispatcher's next attempt comes back to this
+// agent to follow it. Any other failure (the agent no longer answering
+// tasks/get) is plain, so that the next attempt may go elsewhere.
+func leftRunning(ctx context.Context, id string, err error) error {
+	if ctx.Err() == nil {
+		return err
+	}
+	return &dispatch.InProgress{Task: id, Err: err}
 }
 
 // follow polls task until it ends, ctx ends, or polling fails.

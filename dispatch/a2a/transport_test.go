@@ -524,6 +524,12 @@ func TestDeliverPollErrors(t *testing.T) {
 		if n := a.gets.Load(); n != 2 {
 			t.Errorf("agent served %d tasks/get, want 2", n)
 		}
+		// Not work left running for the next attempt to come back to:
+		// the agent stopped answering, and another may do better.
+		var ip *dispatch.InProgress
+		if errors.As(err, &ip) {
+			t.Errorf("err = %v, a dispatch.InProgress; want a plain error", err)
+		}
 	})
 	t.Run("task not found", func(t *testing.T) {
 		var mu sync.Mutex
