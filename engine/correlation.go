@@ -82,6 +82,8 @@ func (e *Engine) dropCorr(c *corrState) {
 	}
 	clear(c.events)
 	c.events = c.events[:0]
+	// Actions may name ids in the buffer: it is never written again.
+	c.ids = nil
 	e.corrs.remove(c)
 	c.key = ""
 	if len(e.free) < maxFree {
@@ -163,7 +165,9 @@ func (e *Engine) duplicate(id string) bool {
 }
 
 // triggerIDs returns a slice of n strings cut from a shared chunk, so
-// actions do not each allocate one.
+// actions do not each allocate one. The engine holds its current chunk:
+// the ids put in it are never an event's own strings, which would hold
+// the event's whole record (see triggerID and corrState.hold).
 func (e *Engine) triggerIDs(n int) []string {
 	if cap(e.trChunk)-len(e.trChunk) < n {
 		e.trChunk = make([]string, 0, max(1024, n))
@@ -174,31 +178,18 @@ func (e *Engine) triggerIDs(n int) []string {
 }
 
 // markIDs returns the ids of marks in a slice cut by triggerIDs, with
-// extra elements left for the caller to fill. The ids are copies (see
-// triggerID): the marks' own are cut from their slot's buffer, which the
-// slot's next use writes over.
+// extra elements left for the caller to fill.
 func (e *Engine) markIDs(marks []mark, extra int) []string {
 	ids := e.triggerIDs(len(marks) + extra)
 	for i := range marks {
-		ids[i] = e.triggerID(marks[i].id)
+		ids[i] = marks[i].id
 	}
 	return ids
 }
 
-// hold returns a copy of s, a string of an event (its id or correlation
-// id) that the engine's state is to hold past the event. A decoded
-// event's strings share one allocation with the rest of its record, data
-// included, so holding one of them would keep the whole record in memory
-// for as long as a correlation waits. The copy is an allocation of its
-// own: strings held for a long time and strings soon dropped must not
-// share one, or the one held keeps the others.
-func hold(s string) string { return strings.Clone(s) }
-
-// triggerID returns a copy of id, the id of an event an action is to
-// name among its triggers and the state does not hold, cut from a chunk
-// that is only ever appended to (what is cut from it never changes).
-// The latest actions' trigger ids are held in the chunk of trigger id
-// slices; a copy keeps them from holding their events' records.
+// triggerID returns a copy of id, the id of the event being processed,
+// for an action to name among its triggers, cut from a chunk that is only
+// ever appended to.
 func (e *Engine) triggerID(id string) string {
 	if len(id) == 0 {
 		return ""
@@ -216,6 +207,15 @@ func (e *Engine) triggerID(id string) string {
 
 // trigChunkSize is the size of the chunks triggerID copies ids into.
 const trigChunkSize = 4 << 10
+
+// hold returns a copy of s, a string of an event (its id or correlation
+// id) that the engine's state is to hold past the event. A decoded
+// event's strings share one allocation with the rest of its record, data
+// included, so holding one of them would keep the whole record in memory
+// for as long as a correlation waits. The copy is an allocation of its
+// own: strings held for a long time and strings soon dropped must not
+// share one, or the one held keeps the others.
+func hold(s string) string { return strings.Clone(s) }
 
 // actionID returns the id of r's action on the triggers: ActionID, with
 // the rule's prefix encoded once.

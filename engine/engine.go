@@ -297,8 +297,6 @@ func (e *Engine) eval(r *rule) bool {
 // fire appends r's action for one trigger event.
 func (e *Engine) fire(dst []Action, r *rule, corr string, t int64, hops int, trigger string) []Action {
 	ids := e.triggerIDs(1)
-	// The chunk ids are cut from outlives the action: it must not hold
-	// the event's record (see triggerID).
 	ids[0] = e.triggerID(trigger)
 	return e.emit(dst, r, corr, t, hops, ids)
 }
@@ -348,7 +346,7 @@ func (e *Engine) sequence(dst []Action, r *rule, cp **corrState, key string, ev 
 			return dst
 		}
 		s.last = t
-		s.marks = append(s.marks, mark{s.hold(ev.ID), t})
+		s.marks = append(s.marks, mark{(*cp).hold(ev.ID), t})
 		return dst
 	}
 	if r.steps[len(s.marks)] != ev.Type {
@@ -356,12 +354,12 @@ func (e *Engine) sequence(dst []Action, r *rule, cp **corrState, key string, ev 
 	}
 	s.last = t
 	if len(s.marks)+1 < len(r.steps) {
-		s.marks = append(s.marks, mark{s.hold(ev.ID), t})
+		s.marks = append(s.marks, mark{(*cp).hold(ev.ID), t})
 		return dst
 	}
 	// The last step: the slot goes now, and the id only goes on in the
-	// action, which markIDs copies it for.
-	s.marks = append(s.marks, mark{ev.ID, t})
+	// action.
+	s.marks = append(s.marks, mark{e.triggerID(ev.ID), t})
 	ids := e.markIDs(s.marks, 0)
 	e.m.completedSequences++
 	e.releaseSlot(*cp, s)
@@ -381,7 +379,7 @@ func (e *Engine) temporalRequired(r *rule, i int, cp **corrState, key string, ev
 		s.marks = s.marks[:len(r.required)]
 		clear(s.marks)
 	}
-	s.marks[i] = mark{s.hold(ev.ID), t}
+	s.marks[i] = mark{(*cp).hold(ev.ID), t}
 }
 
 // temporalTrigger fires when every required event was seen in the
@@ -441,7 +439,13 @@ func (e *Engine) threshold(dst []Action, r *rule, cp **corrState, key string, ev
 		}
 	}
 	clear(s.marks[n:])
-	s.marks = append(s.marks[:n], mark{s.hold(ev.ID), t})
+	var id string
+	if r.global {
+		id = hold(ev.ID) // the global slot is no correlation's
+	} else {
+		id = (*cp).hold(ev.ID)
+	}
+	s.marks = append(s.marks[:n], mark{id, t})
 	if len(s.marks) < r.threshold {
 		return dst
 	}

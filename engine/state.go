@@ -14,10 +14,6 @@ type slot struct {
 	hops  int   // absence: hops of the starting event
 	marks []mark
 	timer int32 // absence: the pending timeout's number + 1; 0 when none
-	// ids holds the bytes of the marks' ids (see hold), so that a mark
-	// keeps no event's record and a slot's ids cost no allocation once
-	// its buffer is sized.
-	ids []byte
 }
 
 // mark is an event a partial match holds: for a sequence, one per step
@@ -28,45 +24,13 @@ type mark struct {
 	t  int64 // event time, ns
 }
 
-// reset empties s for rule r, keeping its buffers. The bytes of ids are
-// then written over: a string hold returned must be gone by then (the
-// engine copies the ids an action names, see markIDs).
+// reset empties s for rule r, keeping its buffer.
 func (s *slot) reset(r *rule) {
 	s.r = r
 	s.last, s.hops = 0, 0
 	clear(s.marks)
 	s.marks = s.marks[:0]
 	s.timer = 0
-	s.ids = s.ids[:0]
-}
-
-// hold returns a copy of id, an event's id for a mark of s, in s's own
-// buffer. It stays valid until s is reset. A buffer too small for it is
-// replaced by a larger one holding only the ids of the marks (a threshold
-// or a temporal sequence overwrites marks, which leaves dead bytes); the
-// old one is not written again.
-func (s *slot) hold(id string) string {
-	if len(id) == 0 {
-		return ""
-	}
-	if cap(s.ids)-len(s.ids) < len(id) {
-		live := len(id)
-		for i := range s.marks {
-			live += len(s.marks[i].id)
-		}
-		ids := make([]byte, 0, max(2*live, 64))
-		for i := range s.marks {
-			if m := &s.marks[i]; m.id != "" {
-				n := len(ids)
-				ids = append(ids, m.id...)
-				m.id = unsafe.String(&ids[n], len(m.id))
-			}
-		}
-		s.ids = ids
-	}
-	n := len(s.ids)
-	s.ids = append(s.ids, id...)
-	return unsafe.String(&s.ids[n], len(id))
 }
 
 // corrState is the state of one correlation. Its number names its node in
@@ -80,6 +44,43 @@ type corrState struct {
 	// so that finding a rule's slot reads no other memory.
 	inline [3]slot
 	events []*event.Event // correlated_events, when some condition uses them
+	// ids holds the bytes of the ids its slots' marks hold (see hold),
+	// so that a mark keeps no event's record.
+	ids []byte
+}
+
+// hold returns a copy of id, an event's id for a mark of one of c's
+// slots, cut from c's own buffer, which is only ever appended to: the
+// actions a match causes name its marks' ids as they are. A buffer too
+// small for id is replaced by a larger one holding only the ids of the
+// marks (thresholds and temporal sequences overwrite marks, which leaves
+// dead bytes); a dropped state leaves its buffer to the actions.
+func (c *corrState) hold(id string) string {
+	if len(id) == 0 {
+		return ""
+	}
+	if cap(c.ids)-len(c.ids) < len(id) {
+		live := len(id)
+		for i := range c.slots {
+			for _, m := range c.slots[i].marks {
+				live += len(m.id)
+			}
+		}
+		ids := make([]byte, 0, max(2*live, 128))
+		for i := range c.slots {
+			for j := range c.slots[i].marks {
+				if m := &c.slots[i].marks[j]; m.id != "" {
+					n := len(ids)
+					ids = append(ids, m.id...)
+					m.id = unsafe.String(&ids[n], len(m.id))
+				}
+			}
+		}
+		c.ids = ids
+	}
+	n := len(c.ids)
+	c.ids = append(c.ids, id...)
+	return unsafe.String(&c.ids[n], len(id))
 }
 
 // find returns the slot of rule r, or nil.
