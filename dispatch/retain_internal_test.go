@@ -11,6 +11,7 @@ import (
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/mem"
 )
@@ -19,15 +20,6 @@ import (
 // of its maps, strings of its caches) does not keep the whole record in
 // memory: a decoded record's strings share one allocation with the rest
 // of it.
-
-// heldHeap returns the bytes of live heap after collecting garbage.
-func heldHeap() int64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
-}
 
 // TestDeadLetterQueueDoesNotHoldActions: the queue's key for a dead
 // letter, the action id, used to be a piece of the action as decoded from
@@ -41,7 +33,7 @@ func TestDeadLetterQueueDoesNotHoldActions(t *testing.T) {
 		trig[i] = fmt.Sprintf("0193a4ef-0000-7000-8000-%012d", i)
 	}
 	size := 0
-	before := heldHeap()
+	before := heaptest.Live()
 	for i := range n {
 		src := engine.Action{ID: fmt.Sprintf("0193a4f0-0000-8000-8000-%012d", i), Action: "a", TargetCapability: "c",
 			Choreography: "ch", RuleID: "r", RuleKind: "threshold_pattern", CorrelationID: "k", TriggerEventIDs: trig, Time: time.Now()}
@@ -58,7 +50,7 @@ func TestDeadLetterQueueDoesNotHoldActions(t *testing.T) {
 	if len(d.mu.dead) != n {
 		t.Fatalf("%d dead letters queued, want %d", len(d.mu.dead), n)
 	}
-	held := heldHeap() - before
+	held := heaptest.Live() - before
 	t.Logf("%d dead letters of %d-byte actions hold %d KiB, %d B each", n, size, held>>10, held/n)
 	if limit := int64(n * size / 16); held > limit {
 		t.Fatalf("the queue holds %d KiB for %d dead letters, over %d KiB: it keeps the actions", held>>10, n, limit>>10)
@@ -100,7 +92,7 @@ func TestTriggerCacheCountsWhatItHolds(t *testing.T) {
 		}
 	}
 	var c triggers
-	before := heldHeap()
+	before := heaptest.Live()
 	for i := range n {
 		id := fmt.Sprint("big-", i)
 		tr, err := c.get(context.Background(), st, id)
@@ -108,7 +100,7 @@ func TestTriggerCacheCountsWhatItHolds(t *testing.T) {
 			t.Fatalf("get %s: %v, %v", id, tr, err)
 		}
 	}
-	held := heldHeap() - before
+	held := heaptest.Live() - before
 	t.Logf("%d events of %d KiB: %d cached, %d KiB counted, %d KiB held", n, size>>10, c.n, c.bytes>>10, held>>10)
 	if c.bytes > triggerCacheBytes {
 		t.Fatalf("the cache counts %d KiB, over its bound of %d KiB", c.bytes>>10, triggerCacheBytes>>10)
@@ -143,14 +135,14 @@ func TestRuleStatsDoNotHoldDeliveries(t *testing.T) {
 		}
 	}
 	d := bareDispatcher(st)
-	before := heldHeap()
+	before := heaptest.Live()
 	if _, _, err := d.recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if got := len(d.Metrics().Rules); got != rules {
 		t.Fatalf("%d rules in the metrics, want %d", got, rules)
 	}
-	held := heldHeap() - before
+	held := heaptest.Live() - before
 	t.Logf("the stats of %d rules from %d-byte records hold %d KiB", rules, size, held>>10)
 	if limit := int64(rules * size / 16); held > limit {
 		t.Fatalf("the stats of %d rules hold %d KiB, over %d KiB: they keep the delivery records", rules, held>>10, limit>>10)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/choreohq/choreo/choreography"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 )
 
 // TestStateDoesNotHoldEvents checks that what the engine keeps of an event
@@ -36,14 +37,7 @@ patterns:
 	e := mustNew(t, Config{}, ch)
 	const n, size = 2000, 64 << 10
 	data := []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	before := heap()
+	before := heaptest.Live()
 	for i := range n {
 		// Each event is decoded from its own record, as the live engine
 		// reads the log, and dropped once processed. Each source sends
@@ -62,7 +56,7 @@ patterns:
 	if m := e.Metrics(); m.ActiveCorrelations != n {
 		t.Fatalf("%d correlations active, want %d", m.ActiveCorrelations, n)
 	}
-	held := int64(heap()) - int64(before)
+	held := heaptest.Live() - before
 	t.Logf("%d waiting correlations hold %d KiB", n, held>>10)
 	if limit := int64(n * size / 16); held > limit {
 		t.Fatalf("the engine holds %d KiB for %d waiting correlations, over %d KiB: it keeps the events' records", held>>10, n, limit>>10)
@@ -89,14 +83,7 @@ patterns:
 	e := mustNew(t, Config{}, ch)
 	const reads, perRead, size = 10, 64, 16 << 10
 	data := []byte(`{"pad":"` + strings.Repeat("x", size) + `"}`)
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	before := heap()
+	before := heaptest.Live()
 	for r := range reads {
 		// One read: its records in one buffer, its events in one array,
 		// the events' strings and data pointing into the buffer.
@@ -121,7 +108,7 @@ patterns:
 			t.Fatalf("read %d: actions %v, want two", r, summary(acts))
 		}
 	}
-	held := int64(heap()) - int64(before)
+	held := heaptest.Live() - before
 	t.Logf("%d events kept from %d reads of %d records: %d KiB held", reads, reads, perRead, held>>10)
 	if limit := int64(4 * reads * size); held > limit {
 		t.Fatalf("%d kept events hold %d KiB, over %d KiB: they keep the events read with them", reads, held>>10, limit>>10)

@@ -12,6 +12,7 @@ import (
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 	"github.com/choreohq/choreo/store"
 )
 
@@ -28,13 +29,6 @@ func TestViewDoesNotHoldDeliveries(t *testing.T) {
 			const batches, per = 100, 400
 			v := NewActions(nil, batches)
 			now := time.Now().UTC()
-			heap := func() int64 {
-				var ms runtime.MemStats
-				runtime.GC()
-				runtime.GC()
-				runtime.ReadMemStats(&ms)
-				return int64(ms.HeapAlloc)
-			}
 			id := func(b, i int) string { return fmt.Sprintf("0193a4f0-0000-8000-8000-%06d%06d", b, i) }
 			var g uint64
 			for b := range batches {
@@ -43,7 +37,7 @@ func TestViewDoesNotHoldDeliveries(t *testing.T) {
 				v.fold(store.Record{Stream: live.ActionsStream, GlobalPosition: g, Recorded: now, Event: live.ActionEvent(&a)})
 				g++
 			}
-			before := heap()
+			before := heaptest.Live()
 			size := 0
 			for b := range batches {
 				var ds dispatch.Deliveries
@@ -70,7 +64,7 @@ func TestViewDoesNotHoldDeliveries(t *testing.T) {
 					t.Fatalf("action %s: %+v", id, a)
 				}
 			}
-			held := heap() - before
+			held := heaptest.Live() - before
 			t.Logf("%d deliveries from %d-byte records: %d KiB held", batches, size, held>>10)
 			if limit := int64(batches * size / 16); held > limit {
 				t.Fatalf("the view holds %d KiB for %d deliveries, over %d KiB: it keeps the delivery records", held>>10, batches, limit>>10)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/choreohq/choreo/engine"
+	"github.com/choreohq/choreo/internal/heaptest"
 )
 
 // TestRememberedTasksDoNotHoldActions: the key of a remembered task, the
@@ -14,13 +15,6 @@ import (
 // which kept the whole action in memory for as long as the task was
 // remembered (up to 10,000 of them).
 func TestRememberedTasksDoNotHoldActions(t *testing.T) {
-	heap := func() int64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
 	trig := make([]string, 1600) // about 64 KiB of action
 	for i := range trig {
 		trig[i] = fmt.Sprintf("0193a4ef-0000-7000-8000-%012d", i)
@@ -28,7 +22,7 @@ func TestRememberedTasksDoNotHoldActions(t *testing.T) {
 	tr := &Transport{}
 	const n = 200
 	size := 0
-	before := heap()
+	before := heaptest.Live()
 	for i := range n {
 		src := engine.Action{ID: fmt.Sprintf("0193a4f0-0000-8000-8000-%012d", i), Action: "a", TargetCapability: "c",
 			Choreography: "ch", RuleID: "r", RuleKind: "threshold_pattern", CorrelationID: "k", TriggerEventIDs: trig, Time: time.Now()}
@@ -45,7 +39,7 @@ func TestRememberedTasksDoNotHoldActions(t *testing.T) {
 	if len(tr.mu.tasks) != n {
 		t.Fatalf("%d tasks remembered, want %d", len(tr.mu.tasks), n)
 	}
-	held := heap() - before
+	held := heaptest.Live() - before
 	t.Logf("%d remembered tasks of %d-byte actions hold %d KiB", n, size, held>>10)
 	if limit := int64(n * size / 16); held > limit {
 		t.Fatalf("%d remembered tasks hold %d KiB, over %d KiB: they keep the actions", n, held>>10, limit>>10)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/choreohq/choreo/dispatch"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 )
 
 // TestDedupDoesNotHoldBodies: the handler's dedup key for a request with
@@ -19,18 +20,11 @@ import (
 // decoded body, which each remembered key (DedupSize, 1,024 by default)
 // then kept in memory: up to MaxBodyBytes, 2 MiB, a key.
 func TestDedupDoesNotHoldBodies(t *testing.T) {
-	heap := func() int64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return int64(ms.HeapAlloc)
-	}
 	h := Handler(HandlerConfig{Dedup: true}, func(context.Context, *dispatch.Message) ([]*event.Event, error) { return nil, nil })
 	const n = 100
 	trigger := []byte(`{"pad":"` + strings.Repeat("x", 256<<10) + `"}`)
 	size := 0
-	before := heap()
+	before := heaptest.Live()
 	for i := range n {
 		m := dispatch.Message{MessageID: fmt.Sprintf("0193a4f0-0000-8000-8000-%012d", i), Action: "a"}
 		m.Payload.TriggerEvent = trigger
@@ -51,7 +45,7 @@ func TestDedupDoesNotHoldBodies(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
 		}
 	}
-	held := heap() - before
+	held := heaptest.Live() - before
 	t.Logf("%d remembered keys of %d-byte requests hold %d KiB", n, size, held>>10)
 	if limit := int64(n * size / 16); held > limit {
 		t.Fatalf("%d remembered keys hold %d KiB, over %d KiB: they keep the requests' bodies", n, held>>10, limit>>10)

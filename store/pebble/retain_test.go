@@ -3,11 +3,11 @@ package pebble_test
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/pebble"
 )
@@ -37,13 +37,6 @@ func TestAppendDoesNotHoldEvents(t *testing.T) {
 	ctx := context.Background()
 	const n, size = 1000, 4 << 10
 	pad := strings.Repeat("x", size)
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
 	// The first appends fill the store's cache of recent records, which
 	// is bounded: measure from there.
 	appendOne := func(i int) {
@@ -62,11 +55,11 @@ func TestAppendDoesNotHoldEvents(t *testing.T) {
 	for i := range warm {
 		appendOne(i)
 	}
-	before := heap()
+	before := heaptest.Live()
 	for i := warm; i < warm+n; i++ {
 		appendOne(i)
 	}
-	held := int64(heap()) - int64(before)
+	held := heaptest.Live() - before
 	t.Logf("%d appends of %d KiB events: heap grew %d KiB", n, size>>10, held>>10)
 	if limit := int64(n * size / 4); held > limit {
 		t.Fatalf("heap grew %d KiB over %d appends, over %d KiB: the store keeps the events' memory", held>>10, n, limit>>10)
