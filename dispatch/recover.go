@@ -12,7 +12,6 @@ import (
 
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
-	"github.com/choreohq/choreo/internal/jsonscan"
 	"github.com/choreohq/choreo/store"
 )
 
@@ -118,7 +117,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 		case live.ActionEventType:
 			// Only the id is kept: the action is decoded when it is read
 			// again to be delivered.
-			id, ok := actionID(e.Data)
+			id, ok := engine.IDFromJSON(e.Data)
 			if !ok {
 				var a engine.Action
 				if err := a.UnmarshalJSON(e.Data); err != nil {
@@ -183,49 +182,6 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 			}
 		}
 	}
-}
-
-// actionID returns the id of the action whose record holds data b,
-// checking the whole action as engine.Action's decoder does without
-// keeping it: it takes input in exactly the layout of the decoder's fast
-// path, and only input that path takes, so the id is the one decoding
-// would give. It allocates nothing. For any other input it returns false,
-// and the caller decodes the action.
-func actionID(b []byte) (string, bool) {
-	s := jsonscan.NewShared(b)
-	s.Lit(`{"id":`)
-	id := s.Str()
-	s.Lit(`,"action":`)
-	s.Str()
-	s.Lit(`,"target_capability":`)
-	s.Str()
-	s.Lit(`,"priority":`)
-	s.Int()
-	s.Lit(`,"choreography":`)
-	s.Str()
-	s.Lit(`,"rule_id":`)
-	s.Str()
-	s.Lit(`,"rule_kind":`)
-	s.Str()
-	s.Lit(`,"correlation_id":`)
-	s.Str()
-	s.Lit(`,"trigger_event_ids":`)
-	s.SkipStrs()
-	s.Lit(`,"time":`)
-	s.Time()
-	if s.Peek(`,"timeout":`) {
-		s.Lit(`,"timeout":`)
-		if _, err := time.ParseDuration(s.Str()); err != nil {
-			return "", false
-		}
-	}
-	s.Lit(`,"hops":`)
-	s.Int()
-	s.Lit("}")
-	if !s.Done() {
-		return "", false
-	}
-	return id, true
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }

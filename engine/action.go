@@ -98,6 +98,30 @@ func (a *Action) UnmarshalJSON(b []byte) error {
 func (a *Action) decodeFast(b []byte) bool {
 	s := jsonscan.New(b)
 	var v Action
+	if !scanFast(&s, &v, true) {
+		return false
+	}
+	*a = v
+	return true
+}
+
+// IDFromJSON returns the id of the action whose JSON is b, read in place
+// without allocating when b is in the layout AppendJSON writes, which
+// UnmarshalJSON's fast path takes whole; the id shares b's memory. For
+// any other input ok is false, and the caller decodes the action.
+func IDFromJSON(b []byte) (id string, ok bool) {
+	s := jsonscan.NewShared(b)
+	var v Action
+	if !scanFast(&s, &v, false) {
+		return "", false
+	}
+	return v.ID, true
+}
+
+// scanFast reads from s into v an action in the layout AppendJSON writes,
+// reporting whether the whole input was that; with triggers false it
+// checks the trigger ids without keeping them.
+func scanFast(s *jsonscan.Scanner, v *Action, triggers bool) bool {
 	s.Lit(`{"id":`)
 	v.ID = s.Str()
 	s.Lit(`,"action":`)
@@ -115,7 +139,11 @@ func (a *Action) decodeFast(b []byte) bool {
 	s.Lit(`,"correlation_id":`)
 	v.CorrelationID = s.Str()
 	s.Lit(`,"trigger_event_ids":`)
-	v.TriggerEventIDs = s.Strs(false)
+	if triggers {
+		v.TriggerEventIDs = s.Strs(false)
+	} else {
+		s.SkipStrs()
+	}
 	s.Lit(`,"time":`)
 	v.Time = s.Time()
 	if s.Peek(`,"timeout":`) {
@@ -129,11 +157,7 @@ func (a *Action) decodeFast(b []byte) bool {
 	s.Lit(`,"hops":`)
 	v.Hops = s.Int()
 	s.Lit("}")
-	if !s.Done() {
-		return false
-	}
-	*a = v
-	return true
+	return s.Done()
 }
 
 func (a *Action) decodeSlow(b []byte) error {
