@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"time"
@@ -27,6 +28,7 @@ type benchConfig struct {
 	dataDir   string
 	secret    string
 	cpuprof   string
+	memprof   string
 	trace     string
 	printChor bool
 }
@@ -55,6 +57,7 @@ func runBench(ctx context.Context, args []string, stdio stdio) int {
 	fs.StringVar(&cfg.dataDir, "data", "", "with --embedded, the `directory` to make the temporary log in; empty: the system's temporary directory")
 	gcFlag(fs, &cfg.gcPercent)
 	fs.StringVar(&cfg.cpuprof, "cpuprofile", "", "write a CPU profile of this process (with --embedded, server included) to `file`")
+	fs.StringVar(&cfg.memprof, "memprofile", "", "write a heap profile of this process (with --embedded, server included) to `file` at the end of the run: allocations over the run and what is still in use")
 	fs.StringVar(&cfg.trace, "trace", "", "write an execution trace of this process (with --embedded, server included) to `file`, for go tool trace")
 	fs.BoolVar(&cfg.printChor, "print-choreography", false, "print the choreography --dispatch needs, and exit")
 	fs.Usage = func() {
@@ -203,6 +206,20 @@ func bench(ctx context.Context, cfg benchConfig, stdio stdio) (err error) {
 			return err
 		}
 		defer trace.Stop()
+	}
+	if cfg.memprof != "" {
+		f, err := os.Create(cfg.memprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			runtime.GC() // the profile's in-use figures are as of the last GC
+			if werr := pprof.Lookup("heap").WriteTo(f, 0); werr != nil && err == nil {
+				err = werr
+			}
+		}()
 	}
 	rep, err := loadgen.Run(ctx, cfg.gen)
 	if rep == nil {
