@@ -110,12 +110,18 @@ func (a *Action) decodeFast(b []byte) bool {
 // UnmarshalJSON's fast path takes whole; the id shares b's memory. For
 // any other input ok is false, and the caller decodes the action.
 func IDFromJSON(b []byte) (id string, ok bool) {
+	id, _, ok = KeysFromJSON(b)
+	return id, ok
+}
+
+// KeysFromJSON is IDFromJSON for the action's id and correlation id.
+func KeysFromJSON(b []byte) (id, correlationID string, ok bool) {
 	s := jsonscan.NewShared(b)
 	var v Action
 	if !scanFast(&s, &v, false) {
-		return "", false
+		return "", "", false
 	}
-	return v.ID, true
+	return v.ID, v.CorrelationID, true
 }
 
 // scanFast reads from s into v an action in the layout AppendJSON writes,

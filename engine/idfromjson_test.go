@@ -54,6 +54,10 @@ func checkIDFromJSON(t *testing.T, b []byte) (taken bool) {
 	if a.ID != id {
 		t.Fatalf("IDFromJSON read %q from %q, decoding gives %q", id, b, a.ID)
 	}
+	id, corr, ok := KeysFromJSON(b)
+	if !ok || id != a.ID || corr != a.CorrelationID {
+		t.Fatalf("KeysFromJSON read %q, %q, %v from %q, decoding gives %q, %q", id, corr, ok, b, a.ID, a.CorrelationID)
+	}
 	return true
 }
 
@@ -69,7 +73,7 @@ func TestIDFromJSON(t *testing.T) {
 		t.Errorf("IDFromJSON took %d of the seeds, want 5", taken)
 	}
 	b := idFromJSONSeeds()[0]
-	if n := testing.AllocsPerRun(100, func() { IDFromJSON(b) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { IDFromJSON(b); KeysFromJSON(b) }); n != 0 {
 		t.Errorf("IDFromJSON allocates %v times", n)
 	}
 }

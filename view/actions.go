@@ -5,9 +5,10 @@ package view
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"slices"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -80,18 +81,63 @@ type Filter struct {
 
 // Actions follows the log and keeps the latest Capacity actions with their
 // status. It is safe for concurrent use.
+//
+// A server's view holds up to 100,000 actions for as long as it runs, so
+// they are kept in a form the garbage collector can pass over: each in a
+// slot of one ring, with its recorded JSON in a byte slice of its own and
+// its indexes keyed by hashes, not strings. A slot has a handful of
+// pointers, most of them nil, where a decoded action has dozens; every
+// collection scans the whole view, and at 100,000 decoded actions that
+// scan was most of its work. Get and List decode the actions they return.
 type Actions struct {
 	st       store.Store
 	capacity int
 
-	mu     sync.RWMutex
-	byID   map[string]*Action
-	order  []string // action ids, oldest first, at most capacity
-	byCorr map[string][]string
+	mu    sync.RWMutex
+	ring  []slot // grows to capacity, then wraps: action seq is at ring[seq%capacity]
+	first uint64 // seq of the oldest action kept
+	next  uint64 // seq of the next action
+	seed  maphash.Seed
+	// collide makes every hash 0, for tests of colliding ids.
+	collide bool
+	// byID maps the hash of an action's id to its seq; an id whose hash
+	// another kept action has already is in spill, by itself.
+	byID  map[uint64]uint64
+	spill map[string]uint64
+	// byCorr maps the hash of a correlation id to seq+1 of its newest
+	// action; each slot links to the one before it.
+	byCorr map[uint64]uint64
 	pos    uint64 // next global position to fold
 	ready  chan struct{}
 	caught bool
 }
+
+// slot is one kept action.
+type slot struct {
+	rec            []byte // the action's id, its correlation id, then its JSON
+	idLen, corrLen uint32
+	results        []byte // ids of the events its agent gave back, each after its length (uvarint)
+	agent          string
+	lastError      string
+	reason         string
+	status         uint8
+	attempts       int32
+	resultsOmitted int32
+	durationMS     float64
+	decided        int64 // unix nanoseconds
+	updated        int64
+	position       uint64
+	prevCorr       uint64 // seq+1 of its correlation's previous action; 0: none
+}
+
+var statuses = [...]string{StatusPending, StatusDelivered, StatusDeadLettered, StatusDiscarded}
+
+const (
+	pending uint8 = iota
+	delivered
+	deadLettered
+	discarded
+)
 
 // NewActions returns a view of st's actions keeping at most capacity
 // (DefaultCapacity if <= 0). Run fills it.
@@ -99,7 +145,8 @@ func NewActions(st store.Store, capacity int) *Actions {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	return &Actions{st: st, capacity: capacity, byID: make(map[string]*Action), byCorr: make(map[string][]string), ready: make(chan struct{})}
+	return &Actions{st: st, capacity: capacity, seed: maphash.MakeSeed(),
+		byID: make(map[uint64]uint64), byCorr: make(map[uint64]uint64), ready: make(chan struct{})}
 }
 
 // Ready is closed once the view has caught up with the log as it was when
@@ -155,24 +202,18 @@ func (v *Actions) fold(rec store.Record) {
 		return
 	}
 	e := rec.Event
+	at := rec.Recorded.UnixNano()
 	switch e.Type {
 	case live.ActionEventType:
-		var a engine.Action
-		if a.UnmarshalJSON(e.Data) != nil {
-			return
-		}
-		if _, ok := v.byID[a.ID]; ok {
-			return
-		}
-		v.add(&Action{Action: a, Status: StatusPending, DecidedAt: rec.Recorded, Position: rec.GlobalPosition, UpdatedAt: rec.Recorded})
+		v.add(e.Data, rec.GlobalPosition, at)
 	case dispatch.AttemptType:
-		var at dispatch.Attempt
-		if json.Unmarshal(e.Data, &at) != nil {
+		var a dispatch.Attempt
+		if json.Unmarshal(e.Data, &a) != nil {
 			return
 		}
-		if a := v.byID[at.ActionID]; a != nil {
-			a.Attempts = max(a.Attempts, at.Attempt)
-			a.Agent, a.LastError, a.UpdatedAt = at.Agent, at.Error, rec.Recorded
+		if sl := v.find(a.ActionID); sl != nil {
+			sl.attempts = max(sl.attempts, int32(a.Attempt))
+			sl.agent, sl.lastError, sl.updated = a.Agent, a.Error, at
 		}
 	case dispatch.DeliveredType:
 		var ds dispatch.Deliveries
@@ -180,32 +221,35 @@ func (v *Actions) fold(rec store.Record) {
 			return
 		}
 		// The record's strings are pieces of one copy of the whole
-		// record: an action keeps copies, so as not to keep the record
-		// (up to 256 KiB) while it stays in the view. The agent's is
-		// made once for the deliveries of one agent in a row.
+		// record: a slot keeps copies, so as not to keep the record (up
+		// to 256 KiB) while it stays in the view. The agent's is made
+		// once for the deliveries of one agent in a row.
 		var agent string
 		for _, d := range ds.Deliveries {
-			if a := v.byID[d.ActionID]; a != nil {
-				if d.Agent != a.Agent {
-					if d.Agent != agent {
-						agent = strings.Clone(d.Agent)
-					}
-					a.Agent = agent
-				}
-				a.Status, a.Attempts, a.Results, a.DurationMS, a.UpdatedAt = StatusDelivered, d.Attempts, cloneIDs(d.Results), d.DurationMS, rec.Recorded
-				a.ResultsOmitted = d.ResultsOmitted
-				a.Reason = ""
+			sl := v.find(d.ActionID)
+			if sl == nil {
+				continue
 			}
+			if d.Agent != sl.agent {
+				if d.Agent != agent {
+					agent = strings.Clone(d.Agent)
+				}
+				sl.agent = agent
+			}
+			sl.status, sl.attempts, sl.durationMS, sl.updated = delivered, int32(d.Attempts), d.DurationMS, at
+			sl.results = appendResults(sl.results[:0], d.Results)
+			sl.resultsOmitted = int32(d.ResultsOmitted)
+			sl.reason = ""
 		}
 	case dispatch.DeadLetterType:
 		var dl dispatch.DeadLetter
 		if json.Unmarshal(e.Data, &dl) != nil {
 			return
 		}
-		if a := v.byID[dl.ActionID]; a != nil {
-			a.Status, a.Reason, a.Attempts, a.LastError, a.UpdatedAt = StatusDeadLettered, dl.Reason, dl.Attempts, dl.LastError, rec.Recorded
+		if sl := v.find(dl.ActionID); sl != nil {
+			sl.status, sl.reason, sl.attempts, sl.lastError, sl.updated = deadLettered, dl.Reason, int32(dl.Attempts), dl.LastError, at
 			if dl.Agent != "" {
-				a.Agent = dl.Agent
+				sl.agent = dl.Agent
 			}
 		}
 	case dispatch.RetryType, dispatch.DiscardType:
@@ -213,73 +257,169 @@ func (v *Actions) fold(rec store.Record) {
 		if json.Unmarshal(e.Data, &r) != nil {
 			return
 		}
-		if a := v.byID[r.ActionID]; a != nil {
-			a.Status, a.UpdatedAt = StatusPending, rec.Recorded
+		if sl := v.find(r.ActionID); sl != nil {
+			sl.status, sl.updated = pending, at
 			if e.Type == dispatch.DiscardType {
-				a.Status = StatusDiscarded
+				sl.status = discarded
 			}
 		}
 	}
 }
 
-// cloneIDs returns a copy of ids, the copied strings cut from one
-// allocation.
-func cloneIDs(ids []string) []string {
-	if len(ids) == 0 {
+// add keeps the action recorded as data, evicting the oldest one when
+// full, unless it is kept already. v.mu is held.
+func (v *Actions) add(data []byte, position uint64, at int64) {
+	id, corr, ok := engine.KeysFromJSON(data)
+	if !ok { // not in the layout the engine writes: decode and re-encode
+		var a engine.Action
+		if a.UnmarshalJSON(data) != nil {
+			return
+		}
+		data, id, corr = a.AppendJSON(nil), a.ID, a.CorrelationID
+	}
+	if v.find(id) != nil {
+		return
+	}
+	seq := v.next
+	var sl *slot
+	if len(v.ring) < v.capacity {
+		v.ring = append(v.ring, slot{})
+		sl = &v.ring[len(v.ring)-1]
+	} else {
+		sl = v.at(v.first)
+		v.evict(sl)
+	}
+	// An evicted action's buffer is reused when it is not much larger
+	// than what it is to hold.
+	n := len(id) + len(corr) + len(data)
+	buf := sl.rec[:0]
+	if cap(buf) < n || cap(buf) > 2*n+256 {
+		buf = make([]byte, 0, n)
+	}
+	buf = append(append(append(buf, id...), corr...), data...)
+	results := sl.results[:0]
+	if cap(results) > 1<<10 {
+		results = nil
+	}
+	*sl = slot{rec: buf, idLen: uint32(len(id)), corrLen: uint32(len(corr)), results: results,
+		status: pending, decided: at, updated: at, position: position}
+	h := v.hash(id)
+	if _, taken := v.byID[h]; taken { // by another kept action: ids collide
+		if v.spill == nil {
+			v.spill = make(map[string]uint64)
+		}
+		v.spill[strings.Clone(id)] = seq
+	} else {
+		v.byID[h] = seq
+	}
+	ch := v.hash(corr)
+	sl.prevCorr = v.byCorr[ch]
+	v.byCorr[ch] = seq + 1
+	v.next++
+}
+
+// evict forgets the oldest action, whose slot is sl. v.mu is held.
+func (v *Actions) evict(sl *slot) {
+	seq := v.first
+	id := sl.rec[:sl.idLen]
+	if h := v.hashBytes(id); hasSeq(v.byID, h, seq) {
+		delete(v.byID, h)
+	} else if s, ok := v.spill[string(id)]; ok && s == seq {
+		delete(v.spill, string(id))
+	}
+	if ch := v.hashBytes(sl.rec[sl.idLen : sl.idLen+sl.corrLen]); hasSeq(v.byCorr, ch, seq+1) {
+		delete(v.byCorr, ch)
+	}
+	v.first++
+}
+
+func (v *Actions) hash(s string) uint64 {
+	if v.collide {
+		return 0
+	}
+	return maphash.String(v.seed, s)
+}
+
+func (v *Actions) hashBytes(b []byte) uint64 {
+	if v.collide {
+		return 0
+	}
+	return maphash.Bytes(v.seed, b)
+}
+
+// hasSeq reports whether m maps h to seq.
+func hasSeq(m map[uint64]uint64, h, seq uint64) bool {
+	s, ok := m[h]
+	return ok && s == seq
+}
+
+// at returns the slot of action seq, which must be kept.
+func (v *Actions) at(seq uint64) *slot { return &v.ring[seq%uint64(v.capacity)] }
+
+// find returns the slot of action id, or nil. v.mu is held.
+func (v *Actions) find(id string) *slot {
+	if seq, ok := v.byID[v.hash(id)]; ok {
+		if sl := v.at(seq); string(sl.rec[:sl.idLen]) == id {
+			return sl
+		}
+	}
+	if seq, ok := v.spill[id]; ok {
+		return v.at(seq)
+	}
+	return nil
+}
+
+// appendResults appends ids to b, each after its length.
+func appendResults(b []byte, ids []string) []byte {
+	for _, id := range ids {
+		b = binary.AppendUvarint(b, uint64(len(id)))
+		b = append(b, id...)
+	}
+	return b
+}
+
+// readResults returns the ids appendResults wrote to b, cut from one
+// string.
+func readResults(b []byte) []string {
+	if len(b) == 0 {
 		return nil
 	}
-	n := 0
-	for _, id := range ids {
-		n += len(id)
+	var ids []string
+	all := string(b)
+	for off := 0; off < len(b); {
+		n, k := binary.Uvarint(b[off:])
+		if k <= 0 || n > uint64(len(b)-off-k) {
+			break
+		}
+		off += k
+		ids = append(ids, all[off:off+int(n)])
+		off += int(n)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	for _, id := range ids {
-		b.WriteString(id)
-	}
-	all := b.String()
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i], all = all[:len(id)], all[len(id):]
-	}
-	return out
+	return ids
 }
 
-// add keeps a, evicting the oldest action when full. v.mu is held.
-func (v *Actions) add(a *Action) {
-	if len(v.order) >= v.capacity {
-		old := v.order[0]
-		v.order = v.order[1:]
-		if o := v.byID[old]; o != nil {
-			ids := v.byCorr[o.CorrelationID]
-			if i := slices.Index(ids, old); i >= 0 {
-				ids = slices.Delete(ids, i, i+1)
-			}
-			if len(ids) == 0 {
-				delete(v.byCorr, o.CorrelationID)
-			} else {
-				v.byCorr[o.CorrelationID] = ids
-			}
-		}
-		delete(v.byID, old)
+// action decodes the action in sl.
+func (sl *slot) action() Action {
+	var a Action
+	if a.Action.UnmarshalJSON(sl.rec[sl.idLen+sl.corrLen:]) != nil {
+		// add took only what decodes; keep the id at least
+		a.ID, a.CorrelationID = string(sl.rec[:sl.idLen]), string(sl.rec[sl.idLen:sl.idLen+sl.corrLen])
 	}
-	if cap(v.order) > 4*v.capacity { // the slice has crept forward: compact it
-		v.order = slices.Clone(v.order)
-	}
-	v.order = append(v.order, a.ID)
-	v.byID[a.ID] = a
-	v.byCorr[a.CorrelationID] = append(v.byCorr[a.CorrelationID], a.ID)
+	a.Status, a.Agent, a.Attempts, a.LastError, a.Reason = statuses[sl.status], sl.agent, int(sl.attempts), sl.lastError, sl.reason
+	a.Results, a.ResultsOmitted, a.DurationMS = readResults(sl.results), int(sl.resultsOmitted), sl.durationMS
+	a.DecidedAt, a.Position, a.UpdatedAt = time.Unix(0, sl.decided), sl.position, time.Unix(0, sl.updated)
+	return a
 }
 
 // Get returns action id.
 func (v *Actions) Get(id string) (Action, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	a, ok := v.byID[id]
-	if !ok {
+	sl := v.find(id)
+	if sl == nil {
 		return Action{}, false
 	}
-	return *a, true
+	return sl.action(), true
 }
 
 // List returns the actions f selects, newest first.
@@ -289,17 +429,26 @@ func (v *Actions) List(f Filter) []Action {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	ids := v.order
-	if f.Correlation != "" {
-		ids = v.byCorr[f.Correlation]
-	}
 	out := []Action{}
-	for i := len(ids) - 1; i >= 0 && len(out) < f.Limit; i-- {
-		a := v.byID[ids[i]]
-		if a == nil || (f.Status != "" && a.Status != f.Status) {
-			continue
+	take := func(sl *slot) {
+		if f.Status == "" || statuses[sl.status] == f.Status {
+			out = append(out, sl.action())
 		}
-		out = append(out, *a)
+	}
+	if f.Correlation == "" {
+		for seq := v.next; seq > v.first && len(out) < f.Limit; seq-- {
+			take(v.at(seq - 1))
+		}
+		return out
+	}
+	// The correlation's actions, newest first; a correlation whose hash
+	// is the same shares the chain.
+	for n := v.byCorr[v.hash(f.Correlation)]; n > v.first && len(out) < f.Limit; {
+		sl := v.at(n - 1)
+		if string(sl.rec[sl.idLen:sl.idLen+sl.corrLen]) == f.Correlation {
+			take(sl)
+		}
+		n = sl.prevCorr
 	}
 	return out
 }
@@ -308,9 +457,13 @@ func (v *Actions) List(f Filter) []Action {
 func (v *Actions) Counts() map[string]int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := map[string]int{StatusPending: 0, StatusDelivered: 0, StatusDeadLettered: 0, StatusDiscarded: 0}
-	for _, a := range v.byID {
-		out[a.Status]++
+	var n [len(statuses)]int
+	for i := range v.ring {
+		n[v.ring[i].status]++
+	}
+	out := make(map[string]int, len(statuses))
+	for i, s := range statuses {
+		out[s] = n[i]
 	}
 	return out
 }

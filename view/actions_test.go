@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -13,8 +14,10 @@ import (
 	"github.com/choreohq/choreo/engine"
 	"github.com/choreohq/choreo/engine/live"
 	"github.com/choreohq/choreo/event"
+	"github.com/choreohq/choreo/internal/heaptest"
 	"github.com/choreohq/choreo/store"
 	"github.com/choreohq/choreo/store/mem"
+	"github.com/choreohq/choreo/store/pebble"
 	"github.com/choreohq/choreo/view"
 )
 
@@ -95,4 +98,60 @@ func TestActionsView(t *testing.T) {
 	if c := v.Counts(); c[view.StatusPending] != 3 || fmt.Sprint(len(c)) != "4" {
 		t.Fatalf("counts %v", c)
 	}
+}
+
+// BenchmarkActionsHeld fills a view of the default capacity from a log
+// on Pebble (which keeps its data off the Go heap) and reports what the
+// view holds: heap bytes per action, and how much longer a full
+// collection takes with it alive than without it.
+func BenchmarkActionsHeld(b *testing.B) {
+	const n = view.DefaultCapacity
+	st, err := pebble.Open(b.TempDir(), &pebble.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	batch := make([]*event.Event, 0, 1000)
+	for i := range n {
+		a := &engine.Action{ID: fmt.Sprintf("0193a4f0-%04x-7000-8000-%012d", i%0xffff, i), Action: "check_inventory",
+			TargetCapability: "inventory_management", Choreography: "ecommerce", RuleID: "ecommerce/patterns/0",
+			RuleKind: engine.KindPattern, CorrelationID: fmt.Sprintf("order-%08d", i/3), Priority: 8,
+			TriggerEventIDs: []string{fmt.Sprintf("0193a4f0-%04x-7000-9000-%012d", i%0xffff, i)}, Time: now}
+		batch = append(batch, live.ActionEvent(a))
+		if len(batch) == cap(batch) {
+			if _, err := st.Append(context.Background(), live.ActionsStream, store.Any, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	timeGC := func() time.Duration {
+		runtime.GC()
+		start := time.Now()
+		runtime.GC()
+		return time.Since(start)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		before := heaptest.Live()
+		without := timeGC()
+		v := view.NewActions(st, n)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- v.Run(ctx) }()
+		b.StartTimer()
+		<-v.Ready()
+		b.StopTimer()
+		cancel()
+		<-done
+		held := heaptest.Live() - before
+		with := timeGC()
+		runtime.KeepAlive(v)
+		b.ReportMetric(float64(held)/n, "B/action")
+		b.ReportMetric(float64((with-without).Microseconds())/1e3, "gc-ms")
+		b.StartTimer()
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/action")
 }

@@ -59,9 +59,9 @@ func TestViewDoesNotHoldDeliveries(t *testing.T) {
 					SpecVersion: "1.0", ID: fmt.Sprint("d", b), Source: dispatch.Source, Type: dispatch.DeliveredType, Data: data}})
 				g++
 			}
-			for id, a := range v.byID {
+			for _, a := range v.List(Filter{Limit: batches}) {
 				if a.Status != StatusDelivered || a.Agent != "agent-1" || results != (len(a.Results) == 2) {
-					t.Fatalf("action %s: %+v", id, a)
+					t.Fatalf("action %s: %+v", a.ID, a)
 				}
 			}
 			held := heaptest.Live() - before
