@@ -102,6 +102,10 @@ func appendStrings(dst []byte, ss []string) []byte {
 // the layout appendMessage writes, with strings of printable ASCII and no
 // escapes, takes a fast path without reflection; anything else, and
 // anything the fast path is not sure of, goes through encoding/json.
+//
+// m's strings may be pieces of b, which must not change afterwards: the
+// handler reads each body into a buffer of its own, so the message's
+// strings share it instead of a copy of it.
 func decodeMessage(b []byte, m *dispatch.Message) error {
 	if decodeFast(b, m) {
 		return nil
@@ -110,8 +114,9 @@ func decodeMessage(b []byte, m *dispatch.Message) error {
 	return json.Unmarshal(b, m)
 }
 
+// decodeFast is decodeMessage's fast path; m's strings are pieces of b.
 func decodeFast(b []byte, m *dispatch.Message) bool {
-	s := jsonscan.New(b)
+	s := jsonscan.NewShared(b)
 	var v dispatch.Message
 	s.Lit(`{"message_id":`)
 	v.MessageID = s.Str()
