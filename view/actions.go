@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -202,7 +203,7 @@ func (v *Actions) fold(rec store.Record) {
 		return
 	}
 	e := rec.Event
-	at := rec.Recorded.UnixNano()
+	at := unixNano(rec.Recorded)
 	switch e.Type {
 	case live.ActionEventType:
 		v.add(e.Data, rec.GlobalPosition, at)
@@ -270,12 +271,12 @@ func (v *Actions) fold(rec store.Record) {
 // full, unless it is kept already. v.mu is held.
 func (v *Actions) add(data []byte, position uint64, at int64) {
 	id, corr, ok := engine.KeysFromJSON(data)
-	if !ok { // not in the layout the engine writes: decode and re-encode
+	if !ok { // not in the layout the engine writes: decode it whole
 		var a engine.Action
 		if a.UnmarshalJSON(data) != nil {
 			return
 		}
-		data, id, corr = a.AppendJSON(nil), a.ID, a.CorrelationID
+		id, corr = a.ID, a.CorrelationID
 	}
 	if v.find(id) != nil {
 		return
@@ -283,6 +284,9 @@ func (v *Actions) add(data []byte, position uint64, at int64) {
 	seq := v.next
 	var sl *slot
 	if len(v.ring) < v.capacity {
+		if len(v.ring) == cap(v.ring) { // grow, but never past capacity
+			v.ring = slices.Grow(v.ring, min(max(len(v.ring), 64), v.capacity-len(v.ring)))
+		}
 		v.ring = append(v.ring, slot{})
 		sl = &v.ring[len(v.ring)-1]
 	} else {
@@ -347,6 +351,22 @@ func (v *Actions) hashBytes(b []byte) uint64 {
 	return maphash.Bytes(v.seed, b)
 }
 
+// unixNano is t in Unix nanoseconds, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano is the time unixNano gave n for.
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
 // hasSeq reports whether m maps h to seq.
 func hasSeq(m map[uint64]uint64, h, seq uint64) bool {
 	s, ok := m[h]
@@ -407,7 +427,7 @@ func (sl *slot) action() Action {
 	}
 	a.Status, a.Agent, a.Attempts, a.LastError, a.Reason = statuses[sl.status], sl.agent, int(sl.attempts), sl.lastError, sl.reason
 	a.Results, a.ResultsOmitted, a.DurationMS = readResults(sl.results), int(sl.resultsOmitted), sl.durationMS
-	a.DecidedAt, a.Position, a.UpdatedAt = time.Unix(0, sl.decided), sl.position, time.Unix(0, sl.updated)
+	a.DecidedAt, a.Position, a.UpdatedAt = fromUnixNano(sl.decided), sl.position, fromUnixNano(sl.updated)
 	return a
 }
 

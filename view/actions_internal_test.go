@@ -89,8 +89,15 @@ func TestActionsModel(t *testing.T) {
 							RuleKind: engine.KindPattern, CorrelationID: fmt.Sprint("o", r.IntN(4)), TriggerEventIDs: []string{"e" + id},
 							Time: base}
 						data := live.ActionEvent(&act).Data
-						if r.IntN(4) == 0 { // not in the engine's own layout
-							data = marshal(act)
+						if r.IntN(4) == 0 { // not in the engine's own layout: keys in another order
+							var m map[string]any
+							if err := json.Unmarshal(data, &m); err != nil {
+								t.Fatal(err)
+							}
+							data = marshal(m)
+							if _, _, fast := engine.KeysFromJSON(data); fast {
+								t.Fatalf("%s takes the fast path", data)
+							}
 						}
 						at := fold(live.ActionEventType, data)
 						if a == nil {
@@ -164,6 +171,14 @@ func checkAgainst(t *testing.T, v *Actions, m *model) {
 			same(fmt.Sprintf("List(%+v)", f), v.List(f), m.list(f))
 		}
 	}
+	// The indexes hold the kept actions and nothing else.
+	kept := min(len(m.order), m.capacity)
+	if n := len(v.byID) + len(v.spill); n != kept {
+		t.Fatalf("the id indexes hold %d actions, want %d", n, kept)
+	}
+	if len(v.byCorr) > kept || len(v.ring) > m.capacity {
+		t.Fatalf("%d correlations indexed and %d slots for %d actions kept (capacity %d)", len(v.byCorr), len(v.ring), kept, m.capacity)
+	}
 	want := map[string]int{StatusPending: 0, StatusDelivered: 0, StatusDeadLettered: 0, StatusDiscarded: 0}
 	for _, a := range m.list(Filter{Limit: m.capacity}) {
 		want[a.Status]++
@@ -195,7 +210,32 @@ func TestActionsFoldAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("folding an action into a full view allocates %v times", allocs)
 	}
-	if got := v.List(Filter{Limit: capacity + 1}); len(got) != capacity || got[0].ID != recs[len(recs)-1].Event.ID && got[0].Position != uint64(len(recs)-1) {
-		t.Errorf("the view holds %d actions, newest %+v", len(got), got[0])
+	got := v.List(Filter{Limit: capacity + 1})
+	if len(got) != capacity {
+		t.Fatalf("the view holds %d actions, want %d", len(got), capacity)
+	}
+	if got[0].Position != uint64(len(recs)-1) || got[capacity-1].Position != uint64(len(recs)-capacity) {
+		t.Errorf("the view holds actions %d to %d, want %d to %d", got[capacity-1].Position, got[0].Position, len(recs)-capacity, len(recs)-1)
+	}
+}
+
+// TestActionsForeignRecord: an action record that is not in the engine's
+// layout is kept as recorded, whatever its re-encoding would give (here a
+// time whose UTC year, -1, does not encode back), and a record with no
+// time recorded gives zero times.
+func TestActionsForeignRecord(t *testing.T) {
+	v := NewActions(nil, 4)
+	data := []byte(`{"id":"a1","action":"ship","target_capability":"shipping","correlation_id":"o1","trigger_event_ids":["e"],"time":"0000-01-01T00:30:00+01:00"}`)
+	var want engine.Action
+	if err := want.UnmarshalJSON(data); err != nil {
+		t.Fatal(err)
+	}
+	v.fold(store.Record{Stream: live.ActionsStream, Event: &event.Event{Type: live.ActionEventType, Data: data}})
+	got, ok := v.Get("a1")
+	if !ok || got.Action.Action != "ship" || got.TargetCapability != "shipping" || !got.Time.Equal(want.Time) || len(got.TriggerEventIDs) != 1 {
+		t.Fatalf("Get(a1) = %v %+v, want the action as recorded: %+v", ok, got, want)
+	}
+	if !got.DecidedAt.IsZero() || !got.UpdatedAt.IsZero() {
+		t.Errorf("times %v, %v; want zero, as recorded", got.DecidedAt, got.UpdatedAt)
 	}
 }
