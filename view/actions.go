@@ -131,6 +131,11 @@ type slot struct {
 	prevCorr       uint64 // seq+1 of its correlation's previous action; 0: none
 }
 
+// id, corr and json are the parts of s.rec.
+func (s *slot) id() []byte   { return s.rec[:s.idLen] }
+func (s *slot) corr() []byte { return s.rec[s.idLen : s.idLen+s.corrLen] }
+func (s *slot) json() []byte { return s.rec[s.idLen+s.corrLen:] }
+
 var statuses = [...]string{StatusPending, StatusDelivered, StatusDeadLettered, StatusDiscarded}
 
 const (
@@ -325,13 +330,13 @@ func (v *Actions) add(data []byte, position uint64, at int64) {
 // evict forgets the oldest action, whose slot is sl. v.mu is held.
 func (v *Actions) evict(sl *slot) {
 	seq := v.first
-	id := sl.rec[:sl.idLen]
+	id := sl.id()
 	if h := v.hashBytes(id); hasSeq(v.byID, h, seq) {
 		delete(v.byID, h)
 	} else if s, ok := v.spill[string(id)]; ok && s == seq {
 		delete(v.spill, string(id))
 	}
-	if ch := v.hashBytes(sl.rec[sl.idLen : sl.idLen+sl.corrLen]); hasSeq(v.byCorr, ch, seq+1) {
+	if ch := v.hashBytes(sl.corr()); hasSeq(v.byCorr, ch, seq+1) {
 		delete(v.byCorr, ch)
 	}
 	v.first++
@@ -379,7 +384,7 @@ func (v *Actions) at(seq uint64) *slot { return &v.ring[seq%uint64(v.capacity)] 
 // find returns the slot of action id, or nil. v.mu is held.
 func (v *Actions) find(id string) *slot {
 	if seq, ok := v.byID[v.hash(id)]; ok {
-		if sl := v.at(seq); string(sl.rec[:sl.idLen]) == id {
+		if sl := v.at(seq); string(sl.id()) == id {
 			return sl
 		}
 	}
@@ -421,9 +426,9 @@ func readResults(b []byte) []string {
 // action decodes the action in sl.
 func (sl *slot) action() Action {
 	var a Action
-	if a.Action.UnmarshalJSON(sl.rec[sl.idLen+sl.corrLen:]) != nil {
+	if a.Action.UnmarshalJSON(sl.json()) != nil {
 		// add took only what decodes; keep the id at least
-		a.ID, a.CorrelationID = string(sl.rec[:sl.idLen]), string(sl.rec[sl.idLen:sl.idLen+sl.corrLen])
+		a.ID, a.CorrelationID = string(sl.id()), string(sl.corr())
 	}
 	a.Status, a.Agent, a.Attempts, a.LastError, a.Reason = statuses[sl.status], sl.agent, int(sl.attempts), sl.lastError, sl.reason
 	a.Results, a.ResultsOmitted, a.DurationMS = readResults(sl.results), int(sl.resultsOmitted), sl.durationMS
@@ -465,7 +470,7 @@ func (v *Actions) List(f Filter) []Action {
 	// is the same shares the chain.
 	for n := v.byCorr[v.hash(f.Correlation)]; n > v.first && len(out) < f.Limit; {
 		sl := v.at(n - 1)
-		if string(sl.rec[sl.idLen:sl.idLen+sl.corrLen]) == f.Correlation {
+		if string(sl.corr()) == f.Correlation {
 			take(sl)
 		}
 		n = sl.prevCorr
