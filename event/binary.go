@@ -28,7 +28,7 @@ var ErrCorrupt = errors.New("event: corrupt binary encoding")
 
 // AppendBinary appends the event's binary form to dst.
 func (e *Event) AppendBinary(dst []byte) []byte {
-	dst = slices.Grow(dst, e.binarySizeBound())
+	dst = slices.Grow(dst, e.BinarySizeBound())
 	dst = append(dst, binaryVersion)
 	for _, s := range [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject,
 		e.DataContentType, e.DataSchema, e.CorrelationID, e.CausationID} {
@@ -70,9 +70,10 @@ func (e *Event) AppendBinary(dst []byte) []byte {
 	return dst
 }
 
-// binarySizeBound returns at least the size of e's AppendBinary, so that
-// it writes into one allocation.
-func (e *Event) binarySizeBound() int {
+// BinarySizeBound returns at least the size of e's AppendBinary
+// encoding, so that it writes into one allocation: a dst with that much
+// room left is not grown.
+func (e *Event) BinarySizeBound() int {
 	const uv = binary.MaxVarintLen64
 	n := 1 + 9*uv + len(e.SpecVersion) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
 		len(e.DataContentType) + len(e.DataSchema) + len(e.CorrelationID) + len(e.CausationID) +

@@ -265,7 +265,11 @@ func FuzzDecode(f *testing.F) {
 		if out2 := e2.AppendJSON(nil); !bytes.Equal(out, out2) {
 			t.Fatalf("unstable encoding:\n%q\n%q", out, out2)
 		}
-		e3, err := event.DecodeBinary(e.AppendBinary(nil))
+		bin := e.AppendBinary(nil)
+		if len(bin) > e.BinarySizeBound() {
+			t.Fatalf("binary encoding of %d bytes, over its bound of %d", len(bin), e.BinarySizeBound())
+		}
+		e3, err := event.DecodeBinary(bin)
 		if err != nil {
 			t.Fatal(err)
 		}

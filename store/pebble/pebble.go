@@ -139,31 +139,7 @@ type Store struct {
 	kind      []int        // plan's scratch
 	streamIdx indexEntries // index entries of the group being planned
 	idIdx     indexEntries
-	arena     []byte
-	arenaWant int // bytes the group's records may still need
-}
-
-// Arenas of the records of a group (see recordBuf).
-const (
-	recordArena = 256 << 10
-	ownArenaMin = 16 << 10 // records at least this large get their own
-)
-
-// recordBuf returns an empty buffer with room for n bytes, for a record
-// of the group being planned: a slice of the current arena, or a buffer
-// of its own for a large record, so that the tail, holding a record,
-// never keeps much more memory alive than the record's own.
-func (s *Store) recordBuf(n int) []byte {
-	s.arenaWant -= n
-	if n >= ownArenaMin {
-		return make([]byte, 0, n)
-	}
-	if cap(s.arena)-len(s.arena) < n {
-		s.arena = make([]byte, 0, min(max(s.arenaWant+n, 4<<10), recordArena))
-	}
-	start := len(s.arena)
-	s.arena = s.arena[:start+n]
-	return s.arena[start : start : start+n]
+	recHead   []byte // plan's scratch for a record's head
 }
 
 // group is the appends of one Pebble batch.
@@ -192,8 +168,12 @@ type appendReq struct {
 	stream   string
 	expected store.ExpectedVersion
 	events   []*event.Event
-	enc      [][]byte
-	fresh    []bool // ids the store generated itself: new by construction
+	// bufs holds each event's encoding (enc) after recordRoom(stream)
+	// bytes of room, where the writer puts the record's head: the record
+	// is the buffer, with no copy.
+	bufs  [][]byte
+	room  int
+	fresh []bool // ids the store generated itself: new by construction
 	// seen says what the appender's own lookup found for each event id,
 	// with the log applied up to snap: 0 not looked up, 1 absent, 2 present
 	// at pos[i] with the same content.
@@ -206,7 +186,7 @@ type appendReq struct {
 	// one holds the slices above for an append of one event, the most
 	// common, so that they take no allocations of their own.
 	one struct {
-		enc   [1][]byte
+		bufs  [1][]byte
 		fresh [1]bool
 		seen  [1]uint8
 		pos   [1]store.Position
@@ -480,9 +460,9 @@ func (s *Store) newRequest(ctx context.Context, stream string, expected store.Ex
 	}
 	r := &appendReq{stream: stream, expected: expected, events: events, done: make(chan struct{}), deferred: deferred}
 	if len(events) == 1 {
-		r.enc, r.fresh, r.seen, r.pos = r.one.enc[:], r.one.fresh[:], r.one.seen[:], r.one.pos[:]
+		r.bufs, r.fresh, r.seen, r.pos = r.one.bufs[:], r.one.fresh[:], r.one.seen[:], r.one.pos[:]
 	} else {
-		r.enc, r.fresh = make([][]byte, len(events)), make([]bool, len(events))
+		r.bufs, r.fresh = make([][]byte, len(events)), make([]bool, len(events))
 		r.seen, r.pos = make([]uint8, len(events)), make([]store.Position, len(events))
 	}
 	for i, e := range events {
@@ -491,14 +471,18 @@ func (s *Store) newRequest(ctx context.Context, stream string, expected store.Ex
 	if err := store.Prepare(stream, expected, events, s.opts.Options); err != nil {
 		return nil, err
 	}
+	r.room = recordRoom(stream)
 	for i, e := range events {
-		r.enc[i] = e.AppendBinary(nil)
+		r.bufs[i] = e.AppendBinary(make([]byte, r.room, r.room+e.BinarySizeBound()))
 	}
 	if err := s.lookupAll(r); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
+
+// enc returns the encoding of the request's event i.
+func (r *appendReq) enc(i int) []byte { return r.bufs[i][r.room:] }
 
 // enqueue checks and encodes an append and queues it for the writer. The
 // request's done channel is closed once it has its outcome: the writer
@@ -564,12 +548,7 @@ func (s *Store) apply(g *group) {
 	}
 	b := s.db.NewBatch()
 	start := s.next
-	s.vals, s.arena, s.arenaWant = s.vals[:0], nil, 0
-	for _, r := range g.reqs {
-		for _, enc := range r.enc {
-			s.arenaWant += recordHeadMax + len(r.stream) + len(enc)
-		}
-	}
+	s.vals = s.vals[:0]
 	for _, r := range g.reqs {
 		r.err = s.plan(b, r)
 	}
@@ -742,7 +721,7 @@ func (s *Store) lookupAll(r *appendReq) error {
 			r.seen[i] = 1
 			continue
 		}
-		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
+		found, err := s.lookupID(e.ID, r.stream, r.enc(i), &r.pos[i])
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return &store.ConflictError{Index: i, ID: e.ID}
@@ -767,14 +746,14 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 	var byID map[string]int // first index of each id, for large batches
 	for i, e := range r.events {
 		if ref, ok := s.pending[e.ID]; ok {
-			if ref.stream != r.stream || !bytes.Equal(ref.enc, r.enc[i]) {
+			if ref.stream != r.stream || !bytes.Equal(ref.enc, r.enc(i)) {
 				return &store.ConflictError{Index: i, ID: e.ID}
 			}
 			r.pos[i], kind[i] = ref.pos, 1
 			continue
 		}
 		if j := firstOf(r.events, i, &byID); j >= 0 {
-			if !bytes.Equal(r.enc[j], r.enc[i]) {
+			if !bytes.Equal(r.enc(j), r.enc(i)) {
 				return &store.ConflictError{Index: i, ID: e.ID}
 			}
 			kind[i] = 2 + j
@@ -797,7 +776,7 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 				continue
 			}
 		}
-		found, err := s.lookupID(e.ID, r.stream, r.enc[i], &r.pos[i])
+		found, err := s.lookupID(e.ID, r.stream, r.enc(i), &r.pos[i])
 		if err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				return &store.ConflictError{Index: i, ID: e.ID}
@@ -837,9 +816,9 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 
 		key[0] = prefixGlobal
 		binary.BigEndian.PutUint64(key[1:], p.Global)
-		val := s.recordBuf(recordHeadMax + len(r.stream) + len(r.enc[i]))
-		val = appendRecordHead(val, r.stream, p.Stream, event.Partition(e.CorrelationID, s.partitions), now)
-		val = append(val, r.enc[i]...)
+		s.recHead = appendRecordHead(s.recHead[:0], r.stream, p.Stream, event.Partition(e.CorrelationID, s.partitions), now)
+		val := r.bufs[i][r.room-len(s.recHead):]
+		copy(val, s.recHead)
 		s.vals = append(s.vals, val)
 		b.Set(key[:], val, nil)
 		s.streamIdx.add(prefixStream, r.stream, true, p.Stream, p.Global)
@@ -851,7 +830,7 @@ func (s *Store) plan(b *pdb.Batch, r *appendReq) error {
 			s.streamIdx.add(prefixCorrelation, corr, true, p.Global, p.Global)
 		}
 		s.idIdx.add(prefixID, e.ID, false, 0, p.Global)
-		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc[i], pos: p}
+		s.pending[e.ID] = pendRef{stream: r.stream, enc: r.enc(i), pos: p}
 		s.recent[maphash.String(s.recentSeed, e.ID)] = struct{}{}
 		s.ids.Load().add(e.ID)
 	}
@@ -979,6 +958,10 @@ func globalKey(g uint64) []byte {
 
 // recordHeadMax bounds the size of a record's head, less its stream name.
 const recordHeadMax = 4 * binary.MaxVarintLen64
+
+// recordRoom is the room a record's head may take before its event's
+// encoding.
+func recordRoom(stream string) int { return recordHeadMax + len(stream) }
 
 func appendRecordHead(dst []byte, stream string, spos uint64, part uint32, nanos int64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(stream)))

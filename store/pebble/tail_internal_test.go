@@ -82,29 +82,3 @@ func TestTailBounds(t *testing.T) {
 		t.Fatalf("after a gap the tail starts at %d, want %d", tl.first, g-10)
 	}
 }
-
-// TestRecordBuf keeps large records out of the shared arenas.
-func TestRecordBuf(t *testing.T) {
-	var s Store
-	s.arenaWant = 1 << 30
-	small := s.recordBuf(100)
-	if cap(small) != 100 || len(small) != 0 {
-		t.Fatalf("small buffer len %d cap %d", len(small), cap(small))
-	}
-	if cap(s.arena) != recordArena {
-		t.Fatalf("arena of %d bytes, want %d", cap(s.arena), recordArena)
-	}
-	big := s.recordBuf(ownArenaMin)
-	if cap(big) != ownArenaMin {
-		t.Fatalf("large buffer cap %d", cap(big))
-	}
-	if len(s.arena) != 100 {
-		t.Fatalf("the large record took %d bytes of the arena", len(s.arena)-100)
-	}
-	next := s.recordBuf(50)
-	small = append(small, bytes.Repeat([]byte{1}, 100)...)
-	next = append(next, bytes.Repeat([]byte{2}, 50)...)
-	if small[99] != 1 || next[0] != 2 {
-		t.Fatal("neighbouring buffers overlap")
-	}
-}
