@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	sdk "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2asrv"
@@ -101,5 +103,104 @@ func TestA2AAgentEndToEnd(t *testing.T) {
 	}
 	if n := len(deliveries(t, st)); n != 3 {
 		t.Fatalf("%d delivery records", n)
+	}
+}
+
+// holdingAgent is an A2A agent built with the SDK whose first task works
+// until it is canceled; later ones complete at once.
+type holdingAgent struct {
+	messages, cancels atomic.Int32
+}
+
+func (h *holdingAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	if h.messages.Add(1) > 1 {
+		return q.Write(ctx, &sdk.Task{ID: rc.TaskID, ContextID: rc.ContextID, Status: sdk.TaskStatus{State: sdk.TaskStateCompleted}})
+	}
+	if err := q.Write(ctx, sdk.NewStatusUpdateEvent(rc, sdk.TaskStateWorking, nil)); err != nil {
+		return err
+	}
+	<-ctx.Done() // the SDK ends it once the task is canceled, or the server stops
+	return nil
+}
+
+func (h *holdingAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	h.cancels.Add(1)
+	ev := sdk.NewStatusUpdateEvent(rc, sdk.TaskStateCanceled, nil)
+	ev.Final = true
+	return q.Write(ctx, ev)
+}
+
+// TestA2AWorkCanceledWhenDeadLettered: an action whose attempts ran out of
+// time with the agent's task still working is dead-lettered, the agent is
+// asked to cancel the task, and the dead letter says which task it was;
+// retried, the action is sent anew rather than following the canceled
+// task.
+func TestA2AWorkCanceledWhenDeadLettered(t *testing.T) {
+	ha := &holdingAgent{}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(ha)))
+	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(&sdk.AgentCard{
+		Name: "Slow", URL: srv.URL + "/rpc", Skills: []sdk.AgentSkill{{ID: "inventory_management", Name: "Reserve stock"}},
+	}))
+
+	st := mem.New(store.Options{})
+	defer st.Close()
+	ctx := context.Background()
+	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := reg.RegisterCard(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := a2a.New(a2a.Config{PollInterval: 5 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	cfg := fast()
+	cfg.Timeout, cfg.MaxAttempts = 150*time.Millisecond, 2
+	r := &rig{t: t, st: st, reg: reg}
+	r.d, err = dispatch.New(st, reg, map[string]dispatch.Transport{agent.ProtocolA2A: tr}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.action("slow", "inventory_management", 1)
+	r.start()
+	defer r.stop()
+	waitFor(t, "the dead letter", func() bool { return r.d.Metrics().DeadLetters == 1 })
+	dls, err := r.d.DeadLetters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := dls[0]
+	if dl.ActionID != a.ID || dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 2 {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	if dl.Task == "" || dl.TaskAgent != p.ID || dl.CancelError != "" {
+		t.Fatalf("dead letter names task %q at %q, cancel error %q; want the task at %s, canceled", dl.Task, dl.TaskAgent, dl.CancelError, p.ID)
+	}
+	if n := ha.cancels.Load(); n != 1 {
+		t.Fatalf("the agent was asked to cancel %d times, want 1", n)
+	}
+	if n := ha.messages.Load(); n != 1 {
+		t.Fatalf("the agent got %d messages; the second attempt should have followed the task", n)
+	}
+	if m := r.d.Metrics(); m.TasksCanceled != 1 || m.TaskCancelErrors != 0 {
+		t.Fatalf("tasks canceled %d, cancel errors %d", m.TasksCanceled, m.TaskCancelErrors)
+	}
+
+	if err := r.d.Retry(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the retried action's delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+	if n := ha.messages.Load(); n != 2 {
+		t.Fatalf("the agent got %d messages; the retry must send the action anew", n)
+	}
+	if evs := records(t, st, a.CorrelationID, "do_inventory_management.completed"); len(evs) != 1 {
+		t.Fatalf("%d completed events after the retry", len(evs))
 	}
 }

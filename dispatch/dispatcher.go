@@ -396,7 +396,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		}
 	}()
 	if a.Hops+1 > d.cfg.MaxHops {
-		d.deadLetter(a, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
+		d.deadLetter(ctx, a, resume, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return false
 	}
 	// The trigger event is read once an agent is at hand, so that an
@@ -419,7 +419,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 	if tried >= d.cfg.MaxAttempts {
 		// The attempts an earlier Run recorded reached the maximum; it
 		// stopped before it could record the dead letter.
-		d.deadLetter(a, ReasonMaxAttempts, tried, "", fmt.Sprintf("%d attempts were recorded before a restart, the maximum being %d", tried, d.cfg.MaxAttempts))
+		d.deadLetter(ctx, a, resume, ReasonMaxAttempts, tried, "", fmt.Sprintf("%d attempts were recorded before a restart, the maximum being %d", tried, d.cfg.MaxAttempts))
 		return false
 	}
 	// avoid is the agent the next attempt goes to only if no other can
@@ -445,7 +445,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			if lastErr != nil {
 				msg = lastErr.Error()
 			}
-			d.deadLetter(a, reason, attempt-1, lastAgent, msg)
+			d.deadLetter(ctx, a, resume, reason, attempt-1, lastAgent, msg)
 			return false
 		}
 		if !fetched {
@@ -533,11 +533,11 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		}
 		d.attemptFailed(a, attempt, p.ID, err, took, resume.taskAt(p.ID))
 		if IsPermanent(err) {
-			d.deadLetter(a, ReasonRejected, attempt, p.ID, err.Error())
+			d.deadLetter(ctx, a, resume, ReasonRejected, attempt, p.ID, err.Error())
 			return false
 		}
 		if attempt >= d.cfg.MaxAttempts {
-			d.deadLetter(a, ReasonMaxAttempts, attempt, p.ID, err.Error())
+			d.deadLetter(ctx, a, resume, ReasonMaxAttempts, attempt, p.ID, err.Error())
 			return false
 		}
 		if !sleep(ctx, d.backoff(attempt)) {
@@ -965,12 +965,46 @@ func (d *Dispatcher) delivered(o *outcome, a *engine.Action, agentID string, att
 	d.emit(o)
 }
 
-// deadLetter records a as given up on.
-func (d *Dispatcher) deadLetter(a *engine.Action, reason string, attempts int, agentID, lastErr string) {
+// deadLetter records a as given up on. Work its attempts left running at
+// an agent (left) is canceled first, and the record says how that went.
+func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left resumeRef, reason string, attempts int, agentID, lastErr string) {
 	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: clip(lastErr),
-		Agent: agentID, Time: time.Now().UTC()}
+		Agent: agentID}
+	if left.task != "" {
+		dl.Task, dl.TaskAgent = left.task, left.agent
+		if err := d.cancelWork(ctx, a, left); err != nil {
+			d.m.taskCancelErrors.Add(1)
+			dl.CancelError = clip(err.Error())
+			d.log.Warn("dispatch: canceling the work a dead-lettered action left at an agent failed", "action", a.ID, "agent", left.agent, "task", left.task, "err", err)
+		} else {
+			d.m.tasksCanceled.Add(1)
+		}
+	}
+	dl.Time = time.Now().UTC()
 	d.log.Warn("dispatch: action dead-lettered", "action", a.Action, "id", a.ID, "reason", reason, "attempts", attempts, "err", lastErr)
 	d.emit(&outcome{action: a, dead: dl, dlq: []*event.Event{record(DeadLetterType, a, dl, dl.Time)}})
+}
+
+// cancelWork asks the agent that has the work left running for a (left)
+// to cancel it, through its transport, if that transport can (Canceler).
+// The agent is looked up by id in the directory, which must have a Get
+// method for it, as agent.Registry has.
+func (d *Dispatcher) cancelWork(ctx context.Context, a *engine.Action, left resumeRef) error {
+	g, ok := d.dir.(interface {
+		Get(id string) (agent.Profile, bool)
+	})
+	if !ok {
+		return errors.New("the directory cannot look agents up by id")
+	}
+	p, ok := g.Get(left.agent)
+	if !ok {
+		return fmt.Errorf("agent %s is no longer registered", left.agent)
+	}
+	c, ok := d.transports[p.Transport()].(Canceler)
+	if !ok {
+		return fmt.Errorf("the %q transport of agent %s cannot cancel work", p.Transport(), left.agent)
+	}
+	return c.Cancel(ctx, p, a.ID, left.task)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -16,6 +16,7 @@ type metrics struct {
 	taken, attempts, failedAttempts, delivered, deadLettered atomic.Int64
 	results, resultsRefused, recordErrors, breakerOpened     atomic.Int64
 	waiting, attempting, queued, parked                      atomic.Int64
+	tasksCanceled, taskCancelErrors                          atomic.Int64
 
 	mu    sync.Mutex
 	rules map[ruleKey]*RuleStats
@@ -80,6 +81,11 @@ type Metrics struct {
 	ResultsRefused int64 // events agents gave back that could not be taken (see Result.Refused) or that the store refused
 	RecordErrors   int64 // failed appends of the dispatcher's records, retried
 	BreakerOpened  int64 // times a breaker opened
+	// TasksCanceled counts the work left running at agents by actions
+	// since dead-lettered that the agents were asked to cancel and did
+	// (see Canceler); TaskCancelErrors the cancellations that failed.
+	TasksCanceled    int64
+	TaskCancelErrors int64
 	// OutboxLag is how many records of the log the outbox has not read
 	// yet: it grows while deliveries cannot keep up (backpressure), and
 	// is 0 when the dispatcher is caught up.
@@ -97,7 +103,8 @@ func (d *Dispatcher) Metrics() Metrics {
 		FailedAttempts: d.m.failedAttempts.Load(), Delivered: d.m.delivered.Load(),
 		DeadLettered: d.m.deadLettered.Load(), Results: d.m.results.Load(),
 		ResultsRefused: d.m.resultsRefused.Load(), RecordErrors: d.m.recordErrors.Load(),
-		BreakerOpened: d.m.breakerOpened.Load(),
+		BreakerOpened: d.m.breakerOpened.Load(), TasksCanceled: d.m.tasksCanceled.Load(),
+		TaskCancelErrors: d.m.taskCancelErrors.Load(),
 	}
 	m.InFlight = d.m.attempting.Load()
 	m.Parked = d.m.parked.Load()

@@ -206,7 +206,13 @@ type DeadLetter struct {
 	Attempts  int           `json:"attempts"`
 	LastError string        `json:"last_error,omitempty"`
 	Agent     string        `json:"agent,omitempty"` // the agent of the last attempt
-	Time      time.Time     `json:"time"`
+	// Task is the work the attempts left running at agent TaskAgent (see
+	// InProgress), which the dispatcher asked that agent to cancel;
+	// CancelError says why that failed, and is empty when it did not.
+	Task        string    `json:"task,omitempty"`
+	TaskAgent   string    `json:"task_agent,omitempty"`
+	CancelError string    `json:"cancel_error,omitempty"`
+	Time        time.Time `json:"time"`
 }
 
 // Ref names an action: the data of RetryType and DiscardType records.

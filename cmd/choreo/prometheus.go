@@ -47,6 +47,8 @@ var (
 	descDeadLetterd = desc("dispatch_dead_lettered_total", "Actions dead-lettered.")
 	descResults     = desc("dispatch_results_total", "Events agents gave back, appended to the log.")
 	descBreakers    = desc("dispatch_breaker_opened_total", "Times an agent's circuit breaker opened.")
+	descCanceled    = desc("dispatch_tasks_canceled_total", "Work left running at agents by actions since dead-lettered, canceled at the agent.")
+	descCancelErrs  = desc("dispatch_task_cancel_errors_total", "Work left running at agents by actions since dead-lettered that could not be canceled.")
 	descInFlight    = desc("dispatch_in_flight", "Attempts in progress.")
 	descWaiting     = desc("dispatch_waiting_for_agent", "Actions waiting for a usable agent.")
 	descParked      = desc("dispatch_parked", "Actions waiting outside the workers for an agent that can take them (none live with the capability, or all busy).")
@@ -61,7 +63,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEvents, descActions, descLag, descSequences, descCorrs, descTimers,
 		descTriggers, descCondErrors, descRuleOK, descRuleDead, descRuleFailed, descRuleLatency,
 		descAttempts, descFailed, descDelivered, descDeadLetterd, descResults, descBreakers,
-		descInFlight, descWaiting, descParked, descDLQ, descOutboxLag, descByStatus, descAgents} {
+		descCanceled, descCancelErrs, descInFlight, descWaiting, descParked, descDLQ, descOutboxLag, descByStatus, descAgents} {
 		ch <- d
 	}
 }
@@ -104,6 +106,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	metric(descDeadLetterd, counter, float64(m.DeadLettered))
 	metric(descResults, counter, float64(m.Results))
 	metric(descBreakers, counter, float64(m.BreakerOpened))
+	metric(descCanceled, counter, float64(m.TasksCanceled))
+	metric(descCancelErrs, counter, float64(m.TaskCancelErrors))
 	metric(descInFlight, gauge, float64(m.InFlight))
 	metric(descWaiting, gauge, float64(m.Waiting))
 	metric(descParked, gauge, float64(m.Parked))

@@ -467,6 +467,7 @@ func metricsOf(deps []deploy.Metrics, dm dispatch.Metrics, actions map[string]in
 			"attempts": dm.Attempts, "failed_attempts": dm.FailedAttempts, "delivered": dm.Delivered,
 			"dead_lettered": dm.DeadLettered, "dead_letters": dm.DeadLetters, "results": dm.Results,
 			"results_refused": dm.ResultsRefused, "record_errors": dm.RecordErrors, "breaker_opened": dm.BreakerOpened,
+			"tasks_canceled": dm.TasksCanceled, "task_cancel_errors": dm.TaskCancelErrors,
 			"outbox_lag": dm.OutboxLag, "queued_at_start": dm.Queued,
 		},
 		"actions": actions, // by status, among the recent ones the actions view keeps

@@ -42,6 +42,7 @@ type testAgent struct {
 	gets     atomic.Int32  // tasks/get calls served
 	polled   chan struct{} // one token per tasks/get, dropped when full
 	failGets atomic.Int32  // tasks/get calls still to fail with an internal error
+	cancels  atomic.Int32  // tasks/cancel calls that reached the executor
 }
 
 // newTestAgent starts an agent that serves card (if not nil, with its URL
@@ -86,6 +87,7 @@ func (a *testAgent) Execute(ctx context.Context, rc *a2asrv.RequestContext, q ev
 
 // Cancel implements a2asrv.AgentExecutor.
 func (a *testAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	a.cancels.Add(1)
 	ev := sdk.NewStatusUpdateEvent(rc, sdk.TaskStateCanceled, nil)
 	ev.Final = true
 	return q.Write(ctx, ev)
@@ -201,6 +203,20 @@ func workForever(ctx context.Context, a *testAgent, rc *a2asrv.RequestContext, q
 	}
 	<-a.release
 	return abandon(ctx, rc, q)
+}
+
+// workUntilCanceled is workForever for an executor that stops when the
+// SDK ends its context, as it does once the task is canceled.
+func workUntilCanceled(ctx context.Context, a *testAgent, rc *a2asrv.RequestContext, q eventqueue.Queue) error {
+	if err := q.Write(ctx, sdk.NewStatusUpdateEvent(rc, sdk.TaskStateWorking, nil)); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-a.release:
+		return abandon(ctx, rc, q)
+	}
 }
 
 // abandon ends a task when the test is over: the SDK keeps an execution

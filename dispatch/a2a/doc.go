@@ -42,7 +42,9 @@
 // dispatcher records the name with the failed attempt and passes it back
 // in Delivery.Task, so the task is followed after a restart too, by a
 // Transport that remembers nothing. Only if the agent no longer knows the
-// task is the message sent anew.
+// task is the message sent anew. When the dispatcher gives up on the
+// action instead, it calls Cancel (dispatch.Canceler), which asks the
+// agent to cancel the task with tasks/cancel and forgets it.
 //
 // # Outcomes
 //

@@ -15,6 +15,7 @@ import (
 	sdk "github.com/a2aproject/a2a-go/a2a"
 	"github.com/a2aproject/a2a-go/a2aclient"
 
+	"github.com/choreohq/choreo/agent"
 	"github.com/choreohq/choreo/dispatch"
 )
 
@@ -285,6 +286,35 @@ func (t *Transport) Deliver(ctx context.Context, d *dispatch.Delivery) (dispatch
 		return taskResult(action, task, t.now().UTC())
 	}
 	return dispatch.Result{}, &Error{Code: CodeBadResponse, Op: "message/send", URL: endpoint, Err: fmt.Errorf("unexpected result %T", res)}
+}
+
+// Cancel implements dispatch.Canceler: it asks agent p to cancel task,
+// the work an attempt at the action actionID left running there
+// (tasks/cancel), and forgets the task, so that a later delivery of the
+// action to p sends it anew rather than following the canceled task. A
+// task p no longer knows is not an error: there is nothing left to stop.
+// A task that has already ended (p says it cannot be canceled) is an
+// *Error wrapping sdk.ErrTaskNotCancelable: its outcome was never taken.
+func (t *Transport) Cancel(ctx context.Context, p agent.Profile, actionID, task string) error {
+	endpoint := p.Endpoint
+	t.forgetTask(taskKey{endpoint, actionID})
+	if task == "" {
+		return &Error{Code: CodeBadDelivery, Op: "tasks/cancel", URL: endpoint, Err: errors.New("no task to cancel")}
+	}
+	if err := checkEndpoint(endpoint); err != nil {
+		return &Error{Code: CodeBadDelivery, Op: "tasks/cancel", URL: endpoint, Err: err}
+	}
+	c, err := t.client(ctx, endpoint)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, t.cfg.RequestTimeout)
+	defer cancel()
+	_, err = c.CancelTask(rctx, &sdk.TaskIDParams{ID: sdk.TaskID(task)})
+	if err == nil || errors.Is(err, sdk.ErrTaskNotFound) {
+		return nil
+	}
+	return classify(rctx, "tasks/cancel", endpoint, fmt.Errorf("task %q: %w", task, err))
 }
 
 // leftRunning returns err, which ended the following of task id, as a

@@ -845,3 +845,73 @@ func TestTaskFollowedAfterRestart(t *testing.T) {
 		t.Fatalf("the agent got %d messages, the result names task %q; want 1 and %q", n, got.TaskID, ip.Task)
 	}
 }
+
+// TestCancel: work an attempt left running is canceled at the agent with
+// tasks/cancel, and the next delivery of the action sends it anew rather
+// than follow the canceled task.
+func TestCancel(t *testing.T) {
+	a := newTestAgent(t, workUntilCanceled, nil)
+	tr := newTestTransport(t, Config{})
+	d := testDelivery(a.endpoint)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err := tr.Deliver(ctx, d)
+	cancel()
+	var ip *dispatch.InProgress
+	if !errors.As(err, &ip) || ip.Task == "" {
+		t.Fatalf("attempt: %v; want a dispatch.InProgress naming the task", err)
+	}
+	if err := tr.Cancel(t.Context(), d.Agent, d.Action.ID, ip.Task); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if n := a.cancels.Load(); n != 1 {
+		t.Fatalf("the agent's executor was asked to cancel %d times, want 1", n)
+	}
+	c, err := tr.client(t.Context(), a.endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := c.GetTask(t.Context(), &sdk.TaskQueryParams{ID: sdk.TaskID(ip.Task)})
+	if err != nil {
+		t.Fatalf("tasks/get: %v", err)
+	}
+	if task.Status.State != sdk.TaskStateCanceled {
+		t.Fatalf("task state %q after Cancel, want %q", task.Status.State, sdk.TaskStateCanceled)
+	}
+
+	// Canceling again is no error, nor is canceling a task the agent does
+	// not know: nothing is left to stop. A task that completed cannot be
+	// canceled.
+	if err := tr.Cancel(t.Context(), d.Agent, d.Action.ID, ip.Task); err != nil {
+		t.Errorf("canceling a canceled task: %v", err)
+	}
+	done := newTestAgent(t, completeWith(sdk.DataPart{Data: map[string]any{"ok": true}}), nil)
+	dd := testDelivery(done.endpoint)
+	res, err := deliver(t, tr, dd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Completed
+	oneEvent(t, res, "reserve_stock.completed", &got)
+	err = tr.Cancel(t.Context(), dd.Agent, dd.Action.ID, got.TaskID)
+	if !errors.Is(err, sdk.ErrTaskNotCancelable) {
+		t.Errorf("canceling a completed task: %v, want one matching ErrTaskNotCancelable", err)
+	}
+	if err := tr.Cancel(t.Context(), d.Agent, d.Action.ID, "no-such-task"); err != nil {
+		t.Errorf("canceling an unknown task: %v", err)
+	}
+	bad := d.Agent
+	bad.Endpoint = "ftp://127.0.0.1/rpc"
+	wantErr(t, tr.Cancel(t.Context(), bad, d.Action.ID, ip.Task), CodeBadDelivery, false)
+
+	// The action's next delivery starts the work afresh.
+	ctx, cancel = context.WithTimeout(t.Context(), 200*time.Millisecond)
+	_, err = tr.Deliver(ctx, d)
+	cancel()
+	if !errors.As(err, &ip) {
+		t.Fatalf("second attempt: %v; want a dispatch.InProgress", err)
+	}
+	if n := len(a.messages()); n != 2 {
+		t.Fatalf("the agent got %d messages; after Cancel the action must be sent anew", n)
+	}
+}
