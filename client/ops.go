@@ -266,13 +266,24 @@ func (c *Client) Action(ctx context.Context, id string) (Action, error) {
 
 // DeadLetter is an action the dispatcher gave up on.
 type DeadLetter struct {
-	ActionID  string    `json:"action_id"`
-	Action    Decision  `json:"action"`     // the action
-	Reason    string    `json:"reason"`     // max_attempts, rejected, no_agent, unavailable or loop
-	Attempts  int       `json:"attempts"`   // attempts made
-	LastError string    `json:"last_error"` // the error of the last attempt
-	Agent     string    `json:"agent"`      // the agent of the last attempt
-	Time      time.Time `json:"time"`       // when it was dead-lettered
+	ActionID  string   `json:"action_id"`
+	Action    Decision `json:"action"`     // the action
+	Reason    string   `json:"reason"`     // max_attempts, rejected, no_agent, unavailable or loop
+	Attempts  int      `json:"attempts"`   // attempts made
+	LastError string   `json:"last_error"` // the error of the last attempt
+	Agent     string   `json:"agent"`      // the agent of the last attempt
+	// Tasks is the work the attempts left running at agents, which the
+	// dispatcher asked them to cancel when it gave up on the action.
+	Tasks []LeftTask `json:"tasks,omitempty"`
+	Time  time.Time  `json:"time"` // when it was dead-lettered
+}
+
+// LeftTask is work an action's attempts left running at an agent (an A2A
+// task).
+type LeftTask struct {
+	Agent       string `json:"agent"`
+	Task        string `json:"task"`
+	CancelError string `json:"cancel_error,omitempty"` // why canceling it failed; empty if it did not
 }
 
 // DeadLetters returns the whole dead-letter queue, oldest first, reading

@@ -180,8 +180,8 @@ func TestA2AWorkCanceledWhenDeadLettered(t *testing.T) {
 	if dl.ActionID != a.ID || dl.Reason != dispatch.ReasonMaxAttempts || dl.Attempts != 2 {
 		t.Fatalf("dead letter %+v", dl)
 	}
-	if dl.Task == "" || dl.TaskAgent != p.ID || dl.CancelError != "" {
-		t.Fatalf("dead letter names task %q at %q, cancel error %q; want the task at %s, canceled", dl.Task, dl.TaskAgent, dl.CancelError, p.ID)
+	if len(dl.Tasks) != 1 || dl.Tasks[0].Task == "" || dl.Tasks[0].Agent != p.ID || dl.Tasks[0].CancelError != "" {
+		t.Fatalf("dead letter names tasks %+v; want one at %s, canceled", dl.Tasks, p.ID)
 	}
 	if n := ha.cancels.Load(); n != 1 {
 		t.Fatalf("the agent was asked to cancel %d times, want 1", n)

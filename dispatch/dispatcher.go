@@ -22,7 +22,11 @@ import (
 	"github.com/choreohq/choreo/store"
 )
 
-// Directory is where the dispatcher finds agents: the registry.
+// Directory is where the dispatcher finds agents: the registry. A
+// Directory that also has a method Get(id string) (agent.Profile, bool),
+// as agent.Registry has, lets the dispatcher look agents up by id: to
+// cancel the work an action left at an agent (Canceler), and to forget
+// the state it keeps of agents that have left.
 type Directory interface {
 	// AppendDiscover appends to dst the agents that may take an action
 	// needing caps, best first, and returns the extended slice.
@@ -81,14 +85,44 @@ type Dispatcher struct {
 	readPos  atomic.Uint64               // global position recovery read to, for metrics
 	profiles sync.Pool                   // *[]agent.Profile, for discovery
 	m        metrics
-	// resume holds, by action id, the work that open actions left running
+	// left holds, by action id, the work that open actions left running
 	// at agents, as recovery found it, for the reader of open actions
 	// (Run's goroutine only).
-	resume map[string]resumeRef
+	left map[string]leftWork
 }
 
 // resumeRef is work an attempt left running at an agent (see InProgress).
 type resumeRef struct{ agent, task string }
+
+// leftWork is the work an action's attempts left running at agents.
+type leftWork struct {
+	// resume is the work the next attempt follows, if that agent can
+	// take it: the last attempt's at that agent, if it left some.
+	resume resumeRef
+	// all holds the latest work left at each agent, which is canceled if
+	// the action is given up on. An entry stays after a later attempt at
+	// its agent fails otherwise: the work's fate is then unknown.
+	all []resumeRef
+}
+
+// failed updates w for an attempt at agent that failed, leaving task
+// running there ("" if none).
+func (w *leftWork) failed(agent, task string) {
+	if task == "" {
+		if w.resume.agent == agent {
+			w.resume = resumeRef{}
+		}
+		return
+	}
+	w.resume = resumeRef{agent: agent, task: task}
+	for i := range w.all {
+		if w.all[i].agent == agent {
+			w.all[i].task = task
+			return
+		}
+	}
+	w.all = append(w.all, w.resume)
+}
 
 // errParked is acquire's answer to an action that is to wait for an agent
 // outside the workers (see deliver).
@@ -270,7 +304,7 @@ func (d *Dispatcher) run(ctx context.Context, work *deadlines, tasks *sync.WaitG
 	}
 	d.m.queued.Store(int64(len(pending)))
 	open := newOpenReader(d.st, pending)
-	open.resume, d.resume = d.resume, nil
+	open.left, d.left = d.left, nil
 	pending = nil
 	for {
 		t, ok, err := open.next(ctx)
@@ -386,7 +420,7 @@ func (d *Dispatcher) isClosed() bool {
 func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPark bool) (parked bool) {
 	ctx, work := stop, dl.parent
 	s := &delivery{act: t.a}
-	a, tried, resume := &s.act, t.tried, t.resume
+	a, tried, left := &s.act, t.tried, t.left
 	// A parked action (delivered without mayPark) counts as parked until
 	// it has an agent.
 	parkedNow := !mayPark
@@ -396,7 +430,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		}
 	}()
 	if a.Hops+1 > d.cfg.MaxHops {
-		d.deadLetter(ctx, a, resume, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
+		d.deadLetter(work, a, left.all, ReasonLoop, 0, "", fmt.Sprintf("its events would carry %d hops, over the maximum of %d", a.Hops+1, d.cfg.MaxHops))
 		return false
 	}
 	// The trigger event is read once an agent is at hand, so that an
@@ -419,7 +453,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 	if tried >= d.cfg.MaxAttempts {
 		// The attempts an earlier Run recorded reached the maximum; it
 		// stopped before it could record the dead letter.
-		d.deadLetter(ctx, a, resume, ReasonMaxAttempts, tried, "", fmt.Sprintf("%d attempts were recorded before a restart, the maximum being %d", tried, d.cfg.MaxAttempts))
+		d.deadLetter(work, a, left.all, ReasonMaxAttempts, tried, "", fmt.Sprintf("%d attempts were recorded before a restart, the maximum being %d", tried, d.cfg.MaxAttempts))
 		return false
 	}
 	// avoid is the agent the next attempt goes to only if no other can
@@ -429,7 +463,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 	// sees the same idempotency key) where another would start over.
 	var avoid string
 	for attempt := tried + 1; ; attempt++ {
-		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid, resume.agent)
+		p, lease, reason, err := d.acquire(ctx, caps, mayPark && attempt == tried+1, avoid, left.resume.agent)
 		if err == errParked {
 			return true
 		}
@@ -445,7 +479,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			if lastErr != nil {
 				msg = lastErr.Error()
 			}
-			d.deadLetter(ctx, a, resume, reason, attempt-1, lastAgent, msg)
+			d.deadLetter(work, a, left.all, reason, attempt-1, lastAgent, msg)
 			return false
 		}
 		if !fetched {
@@ -470,7 +504,7 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 			del = new(Delivery)
 		}
 		began := time.Now()
-		*del = Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Task: resume.taskAt(p.ID), Message: Message{
+		*del = Delivery{Action: a, Trigger: trigger, Agent: p, Attempt: attempt, Task: left.resume.taskAt(p.ID), Message: Message{
 			MessageID:            a.ID,
 			SenderID:             d.cfg.SenderID,
 			RecipientID:          p.ID,
@@ -527,17 +561,17 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 		// left.
 		var ip *InProgress
 		if errors.As(err, &ip) && ip.Task != "" {
-			resume = resumeRef{agent: p.ID, task: ip.Task}
-		} else if resume.agent == p.ID {
-			resume = resumeRef{}
+			left.failed(p.ID, ip.Task)
+		} else {
+			left.failed(p.ID, "")
 		}
-		d.attemptFailed(a, attempt, p.ID, err, took, resume.taskAt(p.ID))
+		d.attemptFailed(a, attempt, p.ID, err, took, left.resume.taskAt(p.ID))
 		if IsPermanent(err) {
-			d.deadLetter(ctx, a, resume, ReasonRejected, attempt, p.ID, err.Error())
+			d.deadLetter(work, a, left.all, ReasonRejected, attempt, p.ID, err.Error())
 			return false
 		}
 		if attempt >= d.cfg.MaxAttempts {
-			d.deadLetter(ctx, a, resume, ReasonMaxAttempts, attempt, p.ID, err.Error())
+			d.deadLetter(work, a, left.all, ReasonMaxAttempts, attempt, p.ID, err.Error())
 			return false
 		}
 		if !sleep(ctx, d.backoff(attempt)) {
@@ -840,9 +874,9 @@ func (d *Dispatcher) removeLocked(w *slotWaiter) {
 // already recorded for it (by an earlier Run): the attempts go on from
 // there, and Config.MaxAttempts counts them all.
 type task struct {
-	a      engine.Action
-	tried  int
-	resume resumeRef // work the last attempt left running, if any
+	a     engine.Action
+	tried int
+	left  leftWork // work earlier attempts left running, if any
 }
 
 // agentSweepInterval is how often Run forgets the state of agents that
@@ -965,20 +999,22 @@ func (d *Dispatcher) delivered(o *outcome, a *engine.Action, agentID string, att
 	d.emit(o)
 }
 
-// deadLetter records a as given up on. Work its attempts left running at
-// an agent (left) is canceled first, and the record says how that went.
-func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left resumeRef, reason string, attempts int, agentID, lastErr string) {
+// deadLetter records a as given up on. The work its attempts left running
+// at agents (left) is canceled first, under ctx, and the record says how
+// that went.
+func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left []resumeRef, reason string, attempts int, agentID, lastErr string) {
 	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: clip(lastErr),
 		Agent: agentID}
-	if left.task != "" {
-		dl.Task, dl.TaskAgent = left.task, left.agent
-		if err := d.cancelWork(ctx, a, left); err != nil {
+	for _, w := range left {
+		lt := LeftTask{Agent: w.agent, Task: w.task}
+		if err := d.cancelWork(ctx, a, w); err != nil {
 			d.m.taskCancelErrors.Add(1)
-			dl.CancelError = clip(err.Error())
-			d.log.Warn("dispatch: canceling the work a dead-lettered action left at an agent failed", "action", a.ID, "agent", left.agent, "task", left.task, "err", err)
+			lt.CancelError = clip(err.Error())
+			d.log.Warn("dispatch: canceling the work a dead-lettered action left at an agent failed", "action", a.ID, "agent", w.agent, "task", w.task, "err", err)
 		} else {
 			d.m.tasksCanceled.Add(1)
 		}
+		dl.Tasks = append(dl.Tasks, lt)
 	}
 	dl.Time = time.Now().UTC()
 	d.log.Warn("dispatch: action dead-lettered", "action", a.Action, "id", a.ID, "reason", reason, "attempts", attempts, "err", lastErr)
@@ -986,10 +1022,15 @@ func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left resu
 }
 
 // cancelWork asks the agent that has the work left running for a (left)
-// to cancel it, through its transport, if that transport can (Canceler).
-// The agent is looked up by id in the directory, which must have a Get
-// method for it, as agent.Registry has.
+// to cancel it, through its transport, if that transport can (Canceler),
+// waiting cancelTimeout at most. The agent is looked up by id in the
+// directory, which must have a Get method for it, as agent.Registry has.
+// An agent whose breaker is open is not asked: it has been failing, and
+// the worker would wait for it in vain.
 func (d *Dispatcher) cancelWork(ctx context.Context, a *engine.Action, left resumeRef) error {
+	if d.BreakerState(left.agent) == gobreaker.StateOpen.String() {
+		return fmt.Errorf("the circuit breaker of agent %s is open", left.agent)
+	}
 	g, ok := d.dir.(interface {
 		Get(id string) (agent.Profile, bool)
 	})
@@ -1004,7 +1045,12 @@ func (d *Dispatcher) cancelWork(ctx context.Context, a *engine.Action, left resu
 	if !ok {
 		return fmt.Errorf("the %q transport of agent %s cannot cancel work", p.Transport(), left.agent)
 	}
+	ctx, cancel := context.WithTimeout(ctx, cancelTimeout)
+	defer cancel()
 	return c.Cancel(ctx, p, a.ID, left.task)
 }
+
+// cancelTimeout bounds the wait for an agent to cancel work (cancelWork).
+const cancelTimeout = 5 * time.Second
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+
+	"github.com/choreohq/choreo/agent"
 )
 
 // Handler performs an action in process. It is the in-process agent's
@@ -17,12 +19,49 @@ type Handler func(ctx context.Context, d *Delivery) (Result, error)
 type InProcess struct {
 	mu       sync.RWMutex
 	handlers map[string]Handler
+	cancels  map[string]CancelHandler
 }
 
-var _ Transport = (*InProcess)(nil)
+// CancelHandler cancels the work task that an in-process agent's handler
+// left running for action actionID (see InProgress and Canceler).
+type CancelHandler func(ctx context.Context, actionID, task string) error
+
+var (
+	_ Transport = (*InProcess)(nil)
+	_ Canceler  = (*InProcess)(nil)
+)
 
 // NewInProcess returns a transport with no handlers.
-func NewInProcess() *InProcess { return &InProcess{handlers: make(map[string]Handler)} }
+func NewInProcess() *InProcess {
+	return &InProcess{handlers: make(map[string]Handler), cancels: make(map[string]CancelHandler)}
+}
+
+// HandleCancel registers c under name, for the agents served by the
+// handler of that name whose handler returns InProgress: the dispatcher
+// calls it to cancel the work left running when it gives up on the
+// action.
+func (t *InProcess) HandleCancel(name string, c CancelHandler) {
+	t.mu.Lock()
+	t.cancels[name] = c
+	t.mu.Unlock()
+}
+
+// Cancel implements Canceler with the CancelHandler registered under the
+// agent's Endpoint.
+func (t *InProcess) Cancel(ctx context.Context, p agent.Profile, actionID, task string) (err error) {
+	t.mu.RLock()
+	c := t.cancels[p.Endpoint]
+	t.mu.RUnlock()
+	if c == nil {
+		return fmt.Errorf("dispatch: no in-process cancel handler %q for agent %s", p.Endpoint, p.ID)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("dispatch: in-process cancel handler %q panicked: %v", p.Endpoint, r)
+		}
+	}()
+	return c(ctx, actionID, task)
+}
 
 // Handle registers h under name, replacing any handler of that name. An
 // agent whose Protocol is agent.ProtocolInProcess and whose Endpoint is
@@ -33,10 +72,11 @@ func (t *InProcess) Handle(name string, h Handler) {
 	t.mu.Unlock()
 }
 
-// Remove unregisters the handler of name.
+// Remove unregisters the handler and the cancel handler of name.
 func (t *InProcess) Remove(name string) {
 	t.mu.Lock()
 	delete(t.handlers, name)
+	delete(t.cancels, name)
 	t.mu.Unlock()
 }
 

@@ -206,13 +206,20 @@ type DeadLetter struct {
 	Attempts  int           `json:"attempts"`
 	LastError string        `json:"last_error,omitempty"`
 	Agent     string        `json:"agent,omitempty"` // the agent of the last attempt
-	// Task is the work the attempts left running at agent TaskAgent (see
-	// InProgress), which the dispatcher asked that agent to cancel;
-	// CancelError says why that failed, and is empty when it did not.
-	Task        string    `json:"task,omitempty"`
-	TaskAgent   string    `json:"task_agent,omitempty"`
-	CancelError string    `json:"cancel_error,omitempty"`
-	Time        time.Time `json:"time"`
+	// Tasks is the work the attempts left running at agents (see
+	// InProgress), which the dispatcher asked them to cancel.
+	Tasks []LeftTask `json:"tasks,omitempty"`
+	Time  time.Time  `json:"time"`
+}
+
+// LeftTask is work an action's attempts left running at an agent, which
+// the dispatcher asked the agent to cancel when it gave up on the action.
+type LeftTask struct {
+	Agent string `json:"agent"`
+	Task  string `json:"task"`
+	// CancelError says why the cancel failed; empty when the agent
+	// accepted it, or no longer had the work.
+	CancelError string `json:"cancel_error,omitempty"`
 }
 
 // Ref names an action: the data of RetryType and DiscardType records.

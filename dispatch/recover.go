@@ -73,7 +73,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 	d.m.deadLettered.Store(0)
 	pending := make(map[string]openAction)
 	dead := make(map[string]deadRef)
-	resume := make(map[string]resumeRef)
+	left := make(map[string]leftWork)
 	acts := &cursor{st: d.st, stream: live.ActionsStream}
 	dlq := &cursor{st: d.st, stream: DeadLetterStream}
 	var head uint64
@@ -94,7 +94,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				out = append(out, o)
 			}
 			clear(pending)
-			d.resume = resume
+			d.left = left
 			slices.SortFunc(out, func(x, y openAction) int { return cmp.Compare(x.seq, y.seq) })
 			d.mu.Lock()
 			d.mu.dead = dead
@@ -135,7 +135,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 			}
 			for _, r := range ds.Deliveries {
 				delete(pending, r.ActionID)
-				delete(resume, r.ActionID)
+				delete(left, r.ActionID)
 				d.fold(e.Type, &engine.Action{ID: r.ActionID, Action: r.Action, Choreography: r.Choreography, RuleID: r.RuleID}, msDuration(r.DurationMS))
 			}
 		case AttemptType:
@@ -151,10 +151,9 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				pending[r.ActionID] = o
 				// The next attempt at that agent follows the work this
 				// one left running there.
-				if r.Task != "" {
-					resume[r.ActionID] = resumeRef{agent: r.Agent, task: r.Task}
-				} else if resume[r.ActionID].agent == r.Agent {
-					delete(resume, r.ActionID)
+				if w, ok := left[r.ActionID]; ok || r.Task != "" {
+					w.failed(r.Agent, r.Task)
+					left[r.ActionID] = w
 				}
 			}
 		case DeadLetterType:
@@ -163,7 +162,7 @@ func (d *Dispatcher) recover(ctx context.Context) ([]openAction, uint64, error) 
 				return nil, 0, fmt.Errorf("dispatch: record %d (%s) does not decode: %w", head, e.Type, err)
 			}
 			delete(pending, dl.ActionID)
-			delete(resume, dl.ActionID)
+			delete(left, dl.ActionID)
 			dead[dl.ActionID] = refOf(&dl, rec.StreamPosition)
 			d.m.deadLettered.Add(1)
 			d.m.mu.Lock()
@@ -227,10 +226,10 @@ func newOpenReader(st store.Store, open []openAction) *openReader {
 // openReader reads the open actions recovery found, in order, reading
 // their records again from the outbox a batch at a time.
 type openReader struct {
-	st     store.Store
-	open   []openAction
-	acts   posReader            // over live.ActionsStream
-	resume map[string]resumeRef // see Dispatcher.resume
+	st   store.Store
+	open []openAction
+	acts posReader           // over live.ActionsStream
+	left map[string]leftWork // see Dispatcher.left
 }
 
 // next returns the next open action; ok is false when there are no more.
@@ -245,7 +244,7 @@ func (r *openReader) next(ctx context.Context) (t task, ok bool, err error) {
 			if err != nil {
 				return task{}, false, err
 			}
-			return task{a: dls[0].Action, tried: int(o.tried), resume: r.resume[dls[0].Action.ID]}, true, nil
+			return task{a: dls[0].Action, tried: int(o.tried), left: r.left[dls[0].Action.ID]}, true, nil
 		}
 		rec, err := r.acts.at(ctx, o.pos, 0)
 		if err != nil {
@@ -253,7 +252,7 @@ func (r *openReader) next(ctx context.Context) (t task, ok bool, err error) {
 		}
 		if err := t.a.UnmarshalJSON(rec.Event.Data); err == nil {
 			t.tried = int(o.tried)
-			t.resume = r.resume[t.a.ID]
+			t.left = r.left[t.a.ID]
 			return t, true, nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -243,4 +244,26 @@ func BenchmarkDeadLetterPage(b *testing.B) {
 		from = next % (n - 1000)
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/page")
+}
+
+// TestLeftWork: the work the next attempt follows is the last attempt's
+// at its agent, and every agent's latest work is kept for cancelling,
+// even after a later attempt there failed otherwise.
+func TestLeftWork(t *testing.T) {
+	var w leftWork
+	w.failed("a", "t1") // a's attempt ran out of time with t1 working
+	w.failed("b", "t2") // a busy: b's attempt did the same
+	w.failed("c", "")   // c failed outright
+	if w.resume != (resumeRef{"b", "t2"}) {
+		t.Fatalf("resume %v, want b's t2", w.resume)
+	}
+	w.failed("b", "") // following t2 failed: t2's fate is unknown
+	if w.resume != (resumeRef{}) {
+		t.Fatalf("resume %v after b failed outright, want none", w.resume)
+	}
+	w.failed("a", "t3") // a sent the action anew: t3 replaces t1
+	want := []resumeRef{{"a", "t3"}, {"b", "t2"}}
+	if w.resume != (resumeRef{"a", "t3"}) || !slices.Equal(w.all, want) {
+		t.Fatalf("resume %v, all %v; want a's t3 and %v", w.resume, w.all, want)
+	}
 }

@@ -884,3 +884,89 @@ func TestWorkCutOffAtStopIsFollowed(t *testing.T) {
 		t.Fatalf("the agent got %v; want [1: 2:task-9]", calls)
 	}
 }
+
+// TestWorkLeftRunningIsCanceled: when an action is given up on, the work
+// its attempts left running is canceled at every agent that has some —
+// as the attempts left it in this Run, and as recovery rebuilds it from
+// the log after a restart — and the dead letter lists each, with the
+// error of a cancel that failed.
+func TestWorkLeftRunningIsCanceled(t *testing.T) {
+	t.Run("two agents", func(t *testing.T) {
+		cfg := fast()
+		cfg.MaxAttempts = 2
+		cfg.Backoff, cfg.MaxBackoff = 200*time.Millisecond, 200*time.Millisecond // time to unregister a
+		r := newRig(t, nil, cfg)
+		var mu sync.Mutex
+		var canceled []string
+		for _, id := range []string{"a", "b"} {
+			load := 0.0
+			if id == "b" {
+				load = 0.5 // a first
+			}
+			r.agent(id, "cap", load, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+				return dispatch.Result{}, &dispatch.InProgress{Task: "task-" + id, Err: errors.New("still working")}
+			})
+			r.in.HandleCancel(id, func(_ context.Context, action, task string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				canceled = append(canceled, id+":"+action+":"+task)
+				return nil
+			})
+		}
+		r.action("act", "cap", 0)
+		r.start()
+		waitFor(t, "the first attempt", func() bool { return r.d.Metrics().FailedAttempts == 1 })
+		if err := r.reg.Unregister(context.Background(), "a"); err != nil { // the next attempt goes to b
+			t.Fatal(err)
+		}
+		waitFor(t, "the dead letter", func() bool { return r.d.Metrics().DeadLetters == 1 })
+		dls, err := r.d.DeadLetters(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := dls[0].Tasks
+		if len(got) != 2 || got[0].Agent != "a" || got[0].Task != "task-a" || !strings.Contains(got[0].CancelError, "no longer registered") ||
+			got[1] != (dispatch.LeftTask{Agent: "b", Task: "task-b"}) {
+			t.Fatalf("dead letter tasks %+v; want a's, whose cancel failed, and b's", got)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if fmt.Sprint(canceled) != "[b:act:task-b]" {
+			t.Fatalf("canceled %v, want [b:act:task-b]", canceled)
+		}
+		if m := r.d.Metrics(); m.TasksCanceled != 1 || m.TaskCancelErrors != 1 {
+			t.Fatalf("tasks canceled %d, cancel errors %d; want 1 and 1", m.TasksCanceled, m.TaskCancelErrors)
+		}
+	})
+	t.Run("after a restart", func(t *testing.T) {
+		cfg := fast()
+		cfg.Backoff, cfg.MaxBackoff = time.Minute, time.Minute
+		r := newRig(t, nil, cfg)
+		canceled := make(chan string, 2)
+		r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+			return dispatch.Result{}, &dispatch.InProgress{Task: "task-7", Err: errors.New("still working")}
+		})
+		r.in.HandleCancel("a", func(_ context.Context, action, task string) error {
+			canceled <- action + ":" + task
+			return nil
+		})
+		r.action("act", "cap", 0)
+		r.start()
+		waitFor(t, "the first attempt", func() bool { return r.d.Metrics().FailedAttempts == 1 })
+		r.stop()
+		cfg.MaxAttempts = 1 // the recorded attempt was the last: given up on at start
+		r.redispatch(r.reg, cfg)
+		r.start()
+		waitFor(t, "the dead letter", func() bool { return r.d.Metrics().DeadLetters == 1 })
+		if got := <-canceled; got != "act:task-7" {
+			t.Fatalf("canceled %s, want act:task-7", got)
+		}
+		dls, err := r.d.DeadLetters(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := dls[0].Tasks; len(got) != 1 || got[0] != (dispatch.LeftTask{Agent: "a", Task: "task-7"}) {
+			t.Fatalf("dead letter tasks %+v", got)
+		}
+	})
+}

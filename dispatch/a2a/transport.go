@@ -99,7 +99,10 @@ type entry struct {
 	client   *a2aclient.Client
 }
 
-var _ dispatch.Transport = (*Transport)(nil)
+var (
+	_ dispatch.Transport = (*Transport)(nil)
+	_ dispatch.Canceler  = (*Transport)(nil)
+)
 
 // New returns a Transport configured by cfg.
 func New(cfg Config) (*Transport, error) {
