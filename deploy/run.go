@@ -258,6 +258,20 @@ func (w *watchStore) Subscribe(ctx context.Context, from uint64) (store.Subscrip
 	return &watchSub{Subscription: sub, w: w}, nil
 }
 
+// SubscribeWith subscribes to the store with opts, reading the events of
+// Stream whatever opts.Streams says, and watches what the subscription
+// reads.
+func (w *watchStore) SubscribeWith(ctx context.Context, from uint64, opts store.SubscribeOptions) (store.Subscription, error) {
+	if want := opts.Streams; want != nil {
+		opts.Streams = func(stream string) bool { return stream == Stream || want(stream) }
+	}
+	sub, err := store.SubscribeWith(ctx, w.Store, from, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &watchSub{Subscription: sub, w: w}, nil
+}
+
 type watchSub struct {
 	store.Subscription
 	w *watchStore

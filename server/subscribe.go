@@ -97,7 +97,12 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, q url.Values)
 		return err
 	}
 	defer done()
-	sub, err := s.cfg.Store.Subscribe(ctx, from)
+	var opts store.SubscribeOptions
+	if f.stream != "" {
+		// The events of the other streams are not decoded.
+		opts.Streams = func(stream string) bool { return stream == f.stream }
+	}
+	sub, err := store.SubscribeWith(ctx, s.cfg.Store, from, opts)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,9 @@ const MaxStreamLen = 512
 
 // Record is an event as the log holds it: the event and where it stands.
 type Record struct {
+	// Event is the event. It is nil only in the records a subscription
+	// made with SubscribeWith passes over: those of the streams its
+	// SubscribeOptions.Streams leaves out.
 	Event          *event.Event
 	Stream         string
 	StreamPosition uint64    // 0-based position within Stream
@@ -226,6 +229,63 @@ func SubscribeApplied(ctx context.Context, st Store, from uint64) (Subscription,
 		return a.SubscribeApplied(ctx, from)
 	}
 	return st.Subscribe(ctx, from)
+}
+
+// SubscribeOptions are the settings of SubscribeWith.
+type SubscribeOptions struct {
+	// Applied follows the tentative log, as SubscribeApplied does.
+	Applied bool
+	// Streams, when not nil, says which streams' events the subscriber
+	// reads. The records of the other streams still come, in their
+	// places, with their stream, positions, partition and time, but
+	// without their event, which a store that implements OptionSubscriber
+	// does not decode: a follower of a few streams skips the rest of the
+	// log for little more than the cost of reading it. It is called from
+	// the goroutine that calls Next, or from the store's, and must be
+	// safe for that and quick.
+	Streams func(stream string) bool
+}
+
+// OptionSubscriber is implemented by a store that can subscribe with
+// SubscribeOptions itself, leaving out the events of the streams a
+// subscriber does not want without decoding them.
+type OptionSubscriber interface {
+	SubscribeWith(ctx context.Context, from uint64, opts SubscribeOptions) (Subscription, error)
+}
+
+// SubscribeWith subscribes to st from global position from with opts:
+// st.SubscribeWith when st has it; otherwise SubscribeApplied or
+// Subscribe, with the events of the streams opts.Streams leaves out
+// dropped from the records, so that both give the same records.
+func SubscribeWith(ctx context.Context, st Store, from uint64, opts SubscribeOptions) (Subscription, error) {
+	if o, ok := st.(OptionSubscriber); ok {
+		return o.SubscribeWith(ctx, from, opts)
+	}
+	var sub Subscription
+	var err error
+	if opts.Applied {
+		sub, err = SubscribeApplied(ctx, st, from)
+	} else {
+		sub, err = st.Subscribe(ctx, from)
+	}
+	if err != nil || opts.Streams == nil {
+		return sub, err
+	}
+	return &streamSub{Subscription: sub, want: opts.Streams}, nil
+}
+
+// streamSub drops the events of the streams want leaves out.
+type streamSub struct {
+	Subscription
+	want func(string) bool
+}
+
+func (s *streamSub) Next(ctx context.Context) (Record, error) {
+	rec, err := s.Subscription.Next(ctx)
+	if err == nil && !s.want(rec.Stream) {
+		rec.Event = nil
+	}
+	return rec, err
 }
 
 // Subscription is a cursor over the log made by Store.Subscribe. It is not

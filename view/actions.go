@@ -171,7 +171,7 @@ func (v *Actions) Run(ctx context.Context) error {
 	if from >= head {
 		v.markReady()
 	}
-	sub, err := v.st.Subscribe(ctx, from)
+	sub, err := store.SubscribeWith(ctx, v.st, from, store.SubscribeOptions{Streams: viewed})
 	if err != nil {
 		return err
 	}
@@ -191,6 +191,12 @@ func (v *Actions) Run(ctx context.Context) error {
 	}
 }
 
+// viewed says whether the view reads the events of stream: the actions
+// and the dispatcher's records about them.
+func viewed(stream string) bool {
+	return stream == live.ActionsStream || stream == dispatch.DeadLetterStream
+}
+
 func (v *Actions) markReady() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -204,7 +210,7 @@ func (v *Actions) fold(rec store.Record) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.pos = rec.GlobalPosition + 1
-	if rec.Stream != live.ActionsStream && rec.Stream != dispatch.DeadLetterStream {
+	if !viewed(rec.Stream) || rec.Event == nil {
 		return
 	}
 	e := rec.Event

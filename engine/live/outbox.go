@@ -72,9 +72,9 @@ func NewEarlyOutbox(st store.Store, from uint64) *Outbox {
 	return &Outbox{st: st, next: from, early: true}
 }
 
-// Observe makes the Outbox call fn with every record outside ActionsStream
-// that it reads while it follows the log, in log order, from the goroutine
-// that calls Next. Records it skips while catching up with ReadStream are
+// Observe makes the Outbox call fn with every record of a stream not the
+// system's that it reads while it follows the log, in log order, from the
+// goroutine that calls Next; it must be called before the first Next. Records it skips while catching up with ReadStream are
 // not seen. fn must not keep the record's Event past the Outbox's use
 // unless it treats it as read-only; it must return quickly. A dispatcher
 // uses it to keep the recent events at hand that actions refer to, since
@@ -107,7 +107,7 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 			}
 			o.noteRead(&rec)
 			if rec.Stream != ActionsStream {
-				if o.observe != nil {
+				if o.observe != nil && rec.Event != nil {
 					o.observe(&rec)
 				}
 				continue
@@ -135,11 +135,7 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 			o.buf = recs
 			continue
 		}
-		if o.early {
-			o.sub, err = store.SubscribeApplied(ctx, o.st, head)
-		} else {
-			o.sub, err = o.st.Subscribe(ctx, head)
-		}
+		o.sub, err = store.SubscribeWith(ctx, o.st, head, store.SubscribeOptions{Applied: o.early, Streams: o.wants})
 		if err != nil {
 			return Entry{}, err
 		}
@@ -147,6 +143,13 @@ func (o *Outbox) Next(ctx context.Context) (Entry, error) {
 			o.read.Store(head) // everything before head is read: it held no more actions
 		}
 	}
+}
+
+// wants says which streams' events the Outbox reads: the actions, and
+// the events of the streams not the system's when it has an observer
+// (Observe), the events actions refer to.
+func (o *Outbox) wants(stream string) bool {
+	return stream == ActionsStream || (o.observe != nil && !store.IsSystemStream(stream))
 }
 
 // take moves past rec and decodes it; ok is false for a record that is

@@ -217,7 +217,7 @@ func (r *Runner) run(ctx context.Context) error {
 		}
 		return errStop
 	}
-	sub, err := r.st.Subscribe(ctx, r.next)
+	sub, err := store.SubscribeWith(ctx, r.st, r.next, store.SubscribeOptions{Streams: EngineStreams})
 	if err != nil {
 		return r.fail(fmt.Errorf("subscribing from %d: %w", r.next, err))
 	}
@@ -302,6 +302,15 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 }
 
+// EngineStreams says whether the events of stream may be given to the
+// engine (see EngineInput): those of every stream but the system's, and
+// of TimersStream. A runner reads the log with it, so that the records of
+// the other streams (the actions and the dispatcher's records, as many as
+// the events) are not decoded.
+func EngineStreams(stream string) bool {
+	return !store.IsSystemStream(stream) || stream == TimersStream
+}
+
 // EngineInput says what a runner gives the engine for rec, so that tools
 // re-folding a log (choreo replay) do exactly as it does. Records of the
 // system streams ("$…") are not given, except the clock events of
@@ -312,6 +321,9 @@ func (r *Runner) run(ctx context.Context) error {
 // same moment.
 func EngineInput(rec *store.Record) (ev *event.Event, clock, ok bool) {
 	ev = rec.Event
+	if ev == nil { // a record read without its event (EngineStreams)
+		return nil, false, false
+	}
 	clock = ev.Type == engine.TimerEventType
 	if strings.HasPrefix(rec.Stream, "$") {
 		if rec.Stream != TimersStream || !clock {

@@ -133,8 +133,7 @@ type Store struct {
 	recentSeed maphash.Seed
 	recentFrom uint64
 	// vals holds the encoded records of the group being planned, for the
-	// tail. Small records share arenas, which the tail keeps while it
-	// holds any of their records.
+	// tail: each the buffer its appender encoded the event into.
 	vals      [][]byte
 	kind      []int        // plan's scratch
 	streamIdx indexEntries // index entries of the group being planned
@@ -156,6 +155,7 @@ var (
 	_ store.Store             = (*Store)(nil)
 	_ store.AppliedSubscriber = (*Store)(nil)
 	_ store.DeferredAppender  = (*Store)(nil)
+	_ store.OptionSubscriber  = (*Store)(nil)
 )
 
 type pendRef struct {
@@ -1029,6 +1029,10 @@ type decoder struct {
 	arena []byte
 	slab  []event.Event
 	left  int // records the read may still decode; sizes the next slab
+	// want, when not nil, says which streams' events to decode; the
+	// records of the others come without their event (see
+	// store.SubscribeOptions.Streams).
+	want func(stream string) bool
 }
 
 const (
@@ -1053,13 +1057,37 @@ func (d *decoder) seekRecord(recs *pdb.Iterator, g uint64) (store.Record, error)
 // record decodes the record at global position g from v, which it copies:
 // Pebble owns v only until its iterator moves.
 func (d *decoder) record(g uint64, v []byte) (store.Record, error) {
+	if d.want != nil {
+		raw, err := parseRecord(v)
+		if err != nil {
+			return store.Record{}, fmt.Errorf("record %d: %w", g, err)
+		}
+		if !d.want(raw.stream) {
+			// Only the stream name is kept, from v, which Pebble owns.
+			b := d.copy(unsafe.Slice(unsafe.StringData(raw.stream), len(raw.stream)))
+			raw.stream = unsafe.String(unsafe.SliceData(b), len(b)) // the arena is never written after the copy
+			return d.passed(g, &raw), nil
+		}
+	}
+	return d.shared(g, d.copy(v))
+}
+
+// copy returns a copy of v in the decoder's arena.
+func (d *decoder) copy(v []byte) []byte {
 	if len(v) > cap(d.arena)-len(d.arena) {
 		size := min(max(2*cap(d.arena), minArena), maxArena)
 		d.arena = make([]byte, 0, max(size, len(v)))
 	}
 	start := len(d.arena)
 	d.arena = append(d.arena, v...)
-	return d.shared(g, d.arena[start:len(d.arena):len(d.arena)])
+	return d.arena[start:len(d.arena):len(d.arena)]
+}
+
+// passed returns the record at global position g, whose stream the
+// decoder does not want, without its event.
+func (d *decoder) passed(g uint64, raw *rawRecord) store.Record {
+	return store.Record{Stream: raw.stream, StreamPosition: raw.spos, GlobalPosition: g,
+		Partition: raw.part, Recorded: time.Unix(0, raw.nanos)}
 }
 
 // shared decodes the record at global position g from v, which must never
@@ -1068,6 +1096,9 @@ func (d *decoder) shared(g uint64, v []byte) (store.Record, error) {
 	raw, err := parseRecord(v)
 	if err != nil {
 		return store.Record{}, fmt.Errorf("record %d: %w", g, err)
+	}
+	if d.want != nil && !d.want(raw.stream) {
+		return d.passed(g, &raw), nil
 	}
 	if len(d.slab) == 0 {
 		d.slab = make([]event.Event, min(max(d.left, 1), maxSlab))
@@ -1084,17 +1115,18 @@ func (d *decoder) shared(g uint64, v []byte) (store.Record, error) {
 
 // ReadAll implements store.Store.
 func (s *Store) ReadAll(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
-	return s.readAll(from, limit, &s.head)
+	return s.readAll(from, limit, &s.head, nil)
 }
 
 // readApplied is ReadAll up to the applied records, durable or not.
 func (s *Store) readApplied(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
-	return s.readAll(from, limit, &s.applied)
+	return s.readAll(from, limit, &s.applied, nil)
 }
 
 // readAll reads up to limit records from global position from on, below
-// the position end holds.
-func (s *Store) readAll(from uint64, limit int, end *atomic.Uint64) ([]store.Record, error) {
+// the position end holds, decoding the events of the streams want wants
+// (all when nil).
+func (s *Store) readAll(from uint64, limit int, end *atomic.Uint64, want func(string) bool) ([]store.Record, error) {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closeMu.closed {
@@ -1105,7 +1137,7 @@ func (s *Store) readAll(from uint64, limit int, end *atomic.Uint64) ([]store.Rec
 		return nil, nil
 	}
 	n := min(uint64(limit), head-from)
-	d := decoder{left: int(n)}
+	d := decoder{left: int(n), want: want}
 	if out, ok, err := s.tail.read(from, from+n, &d); ok {
 		return out, err
 	}
@@ -1386,6 +1418,22 @@ func (s *Store) SubscribeApplied(ctx context.Context, from uint64) (store.Subscr
 		return nil, store.ErrClosed
 	}
 	return store.Follow(s.readApplied, s.appliedN, from), nil
+}
+
+// SubscribeWith implements store.OptionSubscriber: the records of the
+// streams opts.Streams leaves out are read but not decoded.
+func (s *Store) SubscribeWith(ctx context.Context, from uint64, opts store.SubscribeOptions) (store.Subscription, error) {
+	if s.isClosed() {
+		return nil, store.ErrClosed
+	}
+	end, n := &s.head, s.notifier
+	if opts.Applied {
+		end, n = &s.applied, s.appliedN
+	}
+	want := opts.Streams
+	return store.Follow(func(ctx context.Context, from uint64, limit int) ([]store.Record, error) {
+		return s.readAll(from, limit, end, want)
+	}, n, from), nil
 }
 
 // Close implements store.Store. It waits for the append in progress, fails

@@ -10,7 +10,7 @@ import (
 // reads moments after they are written.
 const (
 	tailRecords = 8192    // a power of two
-	tailBytes   = 8 << 20 // of encoded records
+	tailBytes   = 8 << 20 // of memory the encoded records keep
 )
 
 // tail keeps the encoded records of the latest appends in memory, as the
@@ -21,9 +21,9 @@ const (
 // Pebble.
 type tail struct {
 	mu    sync.RWMutex
-	first uint64 // global position of the oldest record held
-	n     int    // records held: first … first+n-1
-	bytes int
+	first uint64              // global position of the oldest record held
+	n     int                 // records held: first … first+n-1
+	bytes int                 // the capacities of the records held: the memory they keep
 	ring  [tailRecords][]byte // a record at position p is at p % tailRecords
 }
 
@@ -39,9 +39,9 @@ func (t *tail) push(pos uint64, vals [][]byte) {
 		t.first = pos
 	}
 	for _, v := range vals {
-		for t.n > 0 && (t.n == tailRecords || t.bytes+len(v) > tailBytes) {
+		for t.n > 0 && (t.n == tailRecords || t.bytes+cap(v) > tailBytes) {
 			i := t.first % tailRecords
-			t.bytes -= len(t.ring[i])
+			t.bytes -= cap(t.ring[i])
 			t.ring[i] = nil
 			t.first++
 			t.n--
@@ -51,7 +51,7 @@ func (t *tail) push(pos uint64, vals [][]byte) {
 		}
 		t.ring[(t.first+uint64(t.n))%tailRecords] = v
 		t.n++
-		t.bytes += len(v)
+		t.bytes += cap(v)
 		pos++
 	}
 }
@@ -79,6 +79,15 @@ func (t *tail) read(from, to uint64, d *decoder) (out []store.Record, ok bool, e
 		vals = append(vals, t.ring[p%tailRecords])
 	}
 	t.mu.RUnlock()
+	if d.want != nil {
+		// Size the decoder's slabs for the events it will decode.
+		d.left = 0
+		for _, v := range vals {
+			if raw, err := parseRecord(v); err != nil || d.want(raw.stream) {
+				d.left++
+			}
+		}
+	}
 	out = make([]store.Record, 0, len(vals))
 	for i, v := range vals {
 		rec, err := d.shared(from+uint64(i), v)

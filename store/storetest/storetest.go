@@ -46,6 +46,7 @@ func Run(t *testing.T, cfg Config) {
 		{"DuplicateRace", testDuplicateRace},
 		{"Subscribe", testSubscribe},
 		{"SubscribeApplied", testSubscribeApplied},
+		{"SubscribeStreams", testSubscribeStreams},
 		{"AppendAsync", testAppendAsync},
 		{"AppendAsyncClose", testAppendAsyncClose},
 		{"AppendDeferred", testAppendDeferred},
@@ -545,6 +546,84 @@ func subscribeUnderLoad(t *testing.T, cfg Config, subscribe func(store.Store, co
 		r := <-results
 		if r.err != nil {
 			t.Errorf("subscriber from %d: %v", r.from, r.err)
+		}
+	}
+}
+
+// testSubscribeStreams holds store.SubscribeWith with a stream filter to
+// Subscribe's contract: every record, in order, each once, and the event
+// in exactly those of the streams wanted. A durable store is reopened
+// first, so that the catch-up reads what an open store no longer holds in
+// memory.
+func testSubscribeStreams(t *testing.T, cfg Config) {
+	dir := t.TempDir()
+	streams := []string{"a", "b", "$sys", "a-longer-name"}
+	appendSome := func(s store.Store, from, n int) {
+		for i := from; i < from+n; i++ {
+			st := streams[i%len(streams)]
+			mustAppend(t, s, st, store.Any, Ev(fmt.Sprintf("e-%d", i), "t", st))
+		}
+	}
+	s, err := cfg.Open(t, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSome(s, 0, 40)
+	if cfg.Durable {
+		s.Close()
+		s = open(t, cfg, dir, store.Options{})
+	} else {
+		t.Cleanup(func() { s.Close() })
+	}
+	want := func(st string) bool { return st == "a" || st == "$sys" }
+	const total = 100
+	for _, applied := range []bool{false, true} {
+		for _, from := range []uint64{0, 13} {
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			sub, err := store.SubscribeWith(cctx, s, from, store.SubscribeOptions{Applied: applied, Streams: want})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []store.Record
+			for g := from; g < 40; g++ {
+				r, err := sub.Next(cctx)
+				if err != nil {
+					t.Fatalf("applied %v from %d: Next at %d: %v", applied, from, g, err)
+				}
+				got = append(got, r)
+			}
+			if !applied && from == 0 {
+				appendSome(s, 40, total-40) // once: the live part of every later subscription is caught up
+			}
+			for g := uint64(40); g < total; g++ {
+				r, err := sub.Next(cctx)
+				if err != nil {
+					t.Fatalf("applied %v from %d: Next at %d: %v", applied, from, g, err)
+				}
+				got = append(got, r)
+			}
+			sub.Close()
+			cancel()
+			all, err := s.ReadAll(ctx, from, total)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != len(got) {
+				t.Fatalf("ReadAll gave %d records, the subscription %d", len(all), len(got))
+			}
+			for i, r := range got {
+				w := all[i]
+				if r.GlobalPosition != w.GlobalPosition || r.Stream != w.Stream || r.StreamPosition != w.StreamPosition ||
+					r.Partition != w.Partition || !r.Recorded.Equal(w.Recorded) {
+					t.Fatalf("applied %v from %d: record %d is %+v, ReadAll's %+v", applied, from, i, r, w)
+				}
+				switch {
+				case want(r.Stream) && (r.Event == nil || r.Event.ID != w.Event.ID):
+					t.Fatalf("applied %v from %d: record %d of stream %s has event %v, want %s", applied, from, i, r.Stream, r.Event, w.Event.ID)
+				case !want(r.Stream) && r.Event != nil:
+					t.Fatalf("applied %v from %d: record %d of stream %s, left out, has event %s", applied, from, i, r.Stream, r.Event.ID)
+				}
+			}
 		}
 	}
 }
