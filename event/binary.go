@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"slices"
 	"time"
 	"unsafe"
@@ -28,7 +29,7 @@ var ErrCorrupt = errors.New("event: corrupt binary encoding")
 
 // AppendBinary appends the event's binary form to dst.
 func (e *Event) AppendBinary(dst []byte) []byte {
-	dst = slices.Grow(dst, e.BinarySizeBound())
+	dst = slices.Grow(dst, e.BinarySize())
 	dst = append(dst, binaryVersion)
 	for _, s := range [...]string{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject,
 		e.DataContentType, e.DataSchema, e.CorrelationID, e.CausationID} {
@@ -70,19 +71,38 @@ func (e *Event) AppendBinary(dst []byte) []byte {
 	return dst
 }
 
-// BinarySizeBound returns at least the size of e's AppendBinary
-// encoding, so that it writes into one allocation: a dst with that much
-// room left is not grown.
-func (e *Event) BinarySizeBound() int {
-	const uv = binary.MaxVarintLen64
-	n := 1 + 9*uv + len(e.SpecVersion) + len(e.ID) + len(e.Source) + len(e.Type) + len(e.Subject) +
-		len(e.DataContentType) + len(e.DataSchema) + len(e.CorrelationID) + len(e.CausationID) +
-		1 + 3*uv + 2*uv + 1 + uv + len(e.Data) + len(e.DataBase64)
+// BinarySize returns the size of e's AppendBinary encoding: a dst with
+// that much room left is not grown.
+func (e *Event) BinarySize() int {
+	n := 1 + strSize(e.SpecVersion) + strSize(e.ID) + strSize(e.Source) + strSize(e.Type) + strSize(e.Subject) +
+		strSize(e.DataContentType) + strSize(e.DataSchema) + strSize(e.CorrelationID) + strSize(e.CausationID)
+	n++
+	if !e.Time.IsZero() {
+		_, off := e.Time.Zone()
+		n += varintSize(e.Time.Unix()) + uvarintSize(uint64(e.Time.Nanosecond())) + varintSize(int64(off))
+	}
+	n += uvarintSize(uint64(e.Hops)) + uvarintSize(uint64(len(e.Extensions)))
 	for k, v := range e.Extensions {
-		n += 2*uv + len(k) + len(v)
+		n += strSize(k) + uvarintSize(uint64(len(v))) + len(v)
+	}
+	n++
+	switch {
+	case e.Data != nil:
+		n += uvarintSize(uint64(len(e.Data))) + len(e.Data)
+	case e.DataBase64 != nil:
+		n += uvarintSize(uint64(len(e.DataBase64))) + len(e.DataBase64)
 	}
 	return n
 }
+
+// strSize is the size of s written by appendStr.
+func strSize(s string) int { return uvarintSize(uint64(len(s))) + len(s) }
+
+// varintSize is the size of x written by binary.AppendVarint.
+func varintSize(x int64) int { return uvarintSize(uint64(x<<1) ^ uint64(x>>63)) }
+
+// uvarintSize is the size of x written by binary.AppendUvarint.
+func uvarintSize(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 func appendStr(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))

@@ -32,12 +32,12 @@ func TestAppendBinaryAllocatesOnce(t *testing.T) {
 		if n := testing.AllocsPerRun(20, func() { _ = e.AppendBinary(nil) }); n != 1 && !raceEnabled {
 			t.Errorf("%s: AppendBinary(nil) allocated %v times, want 1", name, n)
 		}
-		if b := e.BinarySizeBound(); len(want) > b {
-			t.Errorf("%s: encoding of %d bytes, over its bound of %d", name, len(want), b)
+		if b := e.BinarySize(); len(want) != b {
+			t.Errorf("%s: encoding of %d bytes, BinarySize says %d", name, len(want), b)
 		}
-		buf := make([]byte, 7, 7+e.BinarySizeBound())
+		buf := make([]byte, 7, 7+e.BinarySize())
 		if got := e.AppendBinary(buf); &got[0] != &buf[0] || string(got[7:]) != string(want) {
-			t.Errorf("%s: AppendBinary into a buffer with BinarySizeBound room grew it or wrote something else", name)
+			t.Errorf("%s: AppendBinary into a buffer with BinarySize room grew it or wrote something else", name)
 		}
 		back, err := event.DecodeBinary(want)
 		if err != nil {

@@ -473,7 +473,7 @@ func (s *Store) newRequest(ctx context.Context, stream string, expected store.Ex
 	}
 	r.room = recordRoom(stream)
 	for i, e := range events {
-		r.bufs[i] = e.AppendBinary(make([]byte, r.room, r.room+e.BinarySizeBound()))
+		r.bufs[i] = e.AppendBinary(make([]byte, r.room, r.room+e.BinarySize()))
 	}
 	if err := s.lookupAll(r); err != nil {
 		return nil, err
