@@ -62,6 +62,17 @@ func (t *tail) drop() {
 	t.n, t.bytes = 0, 0
 }
 
+// get returns the record at global position g, if the tail holds it. The
+// record is never changed once pushed.
+func (t *tail) get(g uint64) ([]byte, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.n == 0 || g < t.first || g >= t.first+uint64(t.n) {
+		return nil, false
+	}
+	return t.ring[g%tailRecords], true
+}
+
 // read decodes the records from global position from up to, not
 // including, to, if the tail holds from; ok is false if it does not. The
 // encoded records are never changed once pushed, so they are decoded
