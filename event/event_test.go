@@ -246,6 +246,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","data":"x"}`))
 	f.Add([]byte(`{"data_base64":"AAEC","x1":1.5e10}`))
 	f.Add([]byte("{\"source\":\"\\u00e9\xc3\xa9\",\"x1\":\"\xff\",\"data\":{\"\xe2\x82\":1}}"))
+	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"t","subject":"\ud83d\ude00\udc00"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := event.Decode(b)
 		if err != nil {
@@ -253,6 +254,16 @@ func FuzzDecode(f *testing.F) {
 		}
 		if !json.Valid(b) || !utf8.Valid(b) {
 			t.Fatalf("accepted invalid JSON text %q", b)
+		}
+		// A U+FFFD in a decoded attribute was sent, not put in the place
+		// of a lone surrogate.
+		if !bytes.Contains(bytes.ToLower(b), []byte(`\ufffd`)) && !bytes.ContainsRune(b, utf8.RuneError) {
+			for _, v := range []string{e.SpecVersion, e.ID, e.Source, e.Type, e.Subject, e.DataContentType,
+				e.DataSchema, e.CorrelationID, e.CausationID} {
+				if strings.ContainsRune(v, utf8.RuneError) {
+					t.Fatalf("%q decoded to an attribute with U+FFFD: %q", b, v)
+				}
+			}
 		}
 		out := e.AppendJSON(nil)
 		if !json.Valid(out) || !utf8.Valid(out) {

@@ -176,7 +176,46 @@ func (d *decoder) str(key string, vstart int) (string, error) {
 	if bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 { // and valid UTF-8, as skipString saw
 		return d.s[vstart+1 : d.i-1], nil
 	}
+	if esc, ok := loneSurrogate(raw[1 : len(raw)-1]); ok {
+		// Decoding would put U+FFFD in its place: the value would not be
+		// the one sent.
+		return "", fieldError(CodeInvalidField, key, "holds %s, a lone UTF-16 surrogate, which is no Unicode character", esc)
+	}
 	return unquote(raw)
+}
+
+// loneSurrogate returns the first \u escape in body, the inside of a JSON
+// string, that is half of a UTF-16 surrogate pair without its other half.
+func loneSurrogate(body []byte) (string, bool) {
+	hex := func(i int) (rune, bool) {
+		if i+6 > len(body) || body[i] != '\\' || body[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(body[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' {
+			continue
+		}
+		r, ok := hex(i)
+		if !ok {
+			i++ // another escape: skip its character
+			continue
+		}
+		switch {
+		case 0xD800 <= r && r < 0xDC00:
+			if lo, ok := hex(i + 6); ok && 0xDC00 <= lo && lo < 0xE000 {
+				i += 11
+				continue
+			}
+			return string(body[i : i+6]), true
+		case 0xDC00 <= r && r < 0xE000:
+			return string(body[i : i+6]), true
+		}
+		i += 5
+	}
+	return "", false
 }
 
 // setKnown stores a known attribute; raw is its JSON value, ws whether

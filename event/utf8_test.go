@@ -169,3 +169,60 @@ func TestAppendJSONRepairsOldEvents(t *testing.T) {
 		t.Errorf("Validate accepted an old event with invalid UTF-8")
 	}
 }
+
+// TestDecodeRefusesLoneSurrogates: a \u escape of half a UTF-16 surrogate
+// pair without its other half names no character; decoded into a string
+// attribute it would become U+FFFD, and the event would not be the one
+// sent. Such attributes are refused, naming the attribute and the escape.
+// A whole pair, an escaped backslash before "u", and a lone surrogate in
+// data or an extension value (kept as sent, not decoded) pass unchanged.
+func TestDecodeRefusesLoneSurrogates(t *testing.T) {
+	const head = `{"specversion":"1.0","id":"1","source":"s","type":"t"`
+	for _, tc := range []struct{ name, attr, esc string }{
+		{"high alone", `"a\ud800b"`, `\ud800`},
+		{"low alone", `"\udc00"`, `\udc00`},
+		{"high at the end", `"x\uD83D"`, `\uD83D`},
+		{"high then not low", `"\ud800\u0041"`, `\ud800`},
+		{"high then high", `"\ud800\ud800\udc00"`, `\ud800`},
+		{"low then high", `"\udfff\ud800"`, `\udfff`},
+		{"after an escaped backslash", `"\\\udc00"`, `\udc00`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, field := range []string{"subject", "source", "correlationid"} {
+				in := head + `,"` + field + `":` + tc.attr + `}`
+				if field == "source" {
+					in = `{"specversion":"1.0","id":"1","source":` + tc.attr + `,"type":"t"}`
+				}
+				_, err := event.Decode([]byte(in))
+				var ee *event.Error
+				if !errors.As(err, &ee) || ee.Code != event.CodeInvalidField || ee.Field != field || !strings.Contains(ee.Msg, tc.esc) {
+					t.Errorf("%s: got %v, want %s refused for %s", in, err, field, tc.esc)
+				}
+			}
+		})
+	}
+	for _, in := range []string{
+		head + `,"subject":"\ud83d\ude00 \uD83D\uDE00"}`,
+		head + `,"subject":"\\ud800"}`,
+		head + `,"subject":"\ufffd\u00e9"}`,
+		head + `,"data":{"x":"\ud800"}}`,
+		head + `,"tenant":"\udc00"}`,
+	} {
+		e, err := event.Decode([]byte(in))
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		back, err := event.Decode(e.AppendJSON(nil))
+		if err != nil {
+			t.Fatalf("%s: own output refused: %v", in, err)
+		}
+		if back.Subject != e.Subject || string(back.Data) != string(e.Data) || string(back.Extensions["tenant"]) != string(e.Extensions["tenant"]) {
+			t.Errorf("%s: does not round-trip", in)
+		}
+	}
+	var e event.Event
+	if err := json.Unmarshal([]byte(head+`,"subject":"\ud83d\ude00"}`), &e); err != nil || e.Subject != "\U0001F600" {
+		t.Errorf("a surrogate pair decodes to %q (%v)", e.Subject, err)
+	}
+}
