@@ -552,6 +552,13 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 				d.log.Warn("dispatch: an agent's answer held events that could not be taken", "action", a.ID, "agent", p.ID, "err", res.Refused)
 			}
 			d.delivered(&s.out, a, p.ID, attempt, took, res.Events)
+			// Work earlier attempts left at other agents is now done
+			// for nothing.
+			for _, w := range left.all {
+				if w.agent != p.ID {
+					d.cancelLeft(work, a, w)
+				}
+			}
 			return false
 		}
 		lastErr = err
@@ -1007,18 +1014,27 @@ func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left []re
 		Agent: agentID}
 	for _, w := range left {
 		lt := LeftTask{Agent: w.agent, Task: w.task}
-		if err := d.cancelWork(ctx, a, w); err != nil {
-			d.m.taskCancelErrors.Add(1)
+		if err := d.cancelLeft(ctx, a, w); err != nil {
 			lt.CancelError = clip(err.Error())
-			d.log.Warn("dispatch: canceling the work a dead-lettered action left at an agent failed", "action", a.ID, "agent", w.agent, "task", w.task, "err", err)
-		} else {
-			d.m.tasksCanceled.Add(1)
 		}
 		dl.Tasks = append(dl.Tasks, lt)
 	}
 	dl.Time = time.Now().UTC()
 	d.log.Warn("dispatch: action dead-lettered", "action", a.Action, "id", a.ID, "reason", reason, "attempts", attempts, "err", lastErr)
 	d.emit(&outcome{action: a, dead: dl, dlq: []*event.Event{record(DeadLetterType, a, dl, dl.Time)}})
+}
+
+// cancelLeft cancels work a left running at an agent (cancelWork),
+// counting and logging the outcome.
+func (d *Dispatcher) cancelLeft(ctx context.Context, a *engine.Action, w resumeRef) error {
+	err := d.cancelWork(ctx, a, w)
+	if err != nil {
+		d.m.taskCancelErrors.Add(1)
+		d.log.Warn("dispatch: canceling the work an action left at an agent failed", "action", a.ID, "agent", w.agent, "task", w.task, "err", err)
+		return err
+	}
+	d.m.tasksCanceled.Add(1)
+	return nil
 }
 
 // cancelWork asks the agent that has the work left running for a (left)

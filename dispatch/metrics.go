@@ -81,10 +81,10 @@ type Metrics struct {
 	ResultsRefused int64 // events agents gave back that could not be taken (see Result.Refused) or that the store refused
 	RecordErrors   int64 // failed appends of the dispatcher's records, retried
 	BreakerOpened  int64 // times a breaker opened
-	// TasksCanceled counts the work that dead-lettered actions left
-	// running at agents and that the agents accepted to cancel, or no
-	// longer had (see Canceler); TaskCancelErrors the cancels that
-	// failed.
+	// TasksCanceled counts the work that actions left running at agents
+	// and that the agents accepted to cancel, or no longer had, once the
+	// action was dead-lettered or delivered by another agent (see
+	// Canceler); TaskCancelErrors the cancels that failed.
 	TasksCanceled    int64
 	TaskCancelErrors int64
 	// OutboxLag is how many records of the log the outbox has not read

@@ -938,6 +938,41 @@ func TestWorkLeftRunningIsCanceled(t *testing.T) {
 			t.Fatalf("tasks canceled %d, cancel errors %d; want 1 and 1", m.TasksCanceled, m.TaskCancelErrors)
 		}
 	})
+	t.Run("delivered by another agent", func(t *testing.T) {
+		cfg := fast()
+		cfg.Backoff, cfg.MaxBackoff = 200*time.Millisecond, 200*time.Millisecond // time for a to report in busy
+		r := newRig(t, nil, cfg)
+		canceled := make(chan string, 2)
+		r.agent("a", "cap", 0, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+			return dispatch.Result{}, &dispatch.InProgress{Task: "task-a", Err: errors.New("still working")}
+		})
+		r.in.HandleCancel("a", func(_ context.Context, action, task string) error {
+			canceled <- action + ":" + task
+			return nil
+		})
+		r.agent("b", "cap", 0.5, func(context.Context, *dispatch.Delivery) (dispatch.Result, error) {
+			return dispatch.Result{}, nil
+		})
+		r.action("act", "cap", 0)
+		r.start()
+		waitFor(t, "the first attempt", func() bool { return r.d.Metrics().FailedAttempts == 1 })
+		busy := 0.95 // over the load at which an agent is offered actions: the retry goes to b
+		if _, err := r.reg.Heartbeat(context.Background(), "a", agent.Heartbeat{Load: &busy}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+		select {
+		case got := <-canceled:
+			if got != "act:task-a" {
+				t.Fatalf("canceled %s, want act:task-a", got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the work left at a was not canceled once b had delivered the action")
+		}
+		if m := r.d.Metrics(); m.TasksCanceled != 1 || m.DeadLettered != 0 {
+			t.Fatalf("tasks canceled %d, dead-lettered %d", m.TasksCanceled, m.DeadLettered)
+		}
+	})
 	t.Run("after a restart", func(t *testing.T) {
 		cfg := fast()
 		cfg.Backoff, cfg.MaxBackoff = time.Minute, time.Minute

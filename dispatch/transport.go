@@ -113,12 +113,12 @@ func (e *InProgress) Unwrap() error { return e.Err }
 
 // Canceler is implemented by a transport whose attempts can leave work
 // running at an agent (see InProgress). When the dispatcher gives up on an
-// action (dead-letters it) whose attempts left work running, it calls
-// Cancel with the agent, the action's id and the work's name there
-// (InProgress.Task), so that the agent stops work that no one waits for
-// any more, and so that a retry of the dead letter sends the action anew
-// rather than following the canceled work. ctx ends when the dispatcher
-// stops.
+// action (dead-letters it) whose attempts left work running, or another
+// agent delivers it, it calls Cancel with the agent, the action's id and
+// the work's name there (InProgress.Task), so that the agent stops work
+// that no one waits for any more, and so that a retry of the dead letter
+// sends the action anew rather than following the canceled work. ctx
+// ends when the dispatcher's drain does, or after a few seconds.
 type Canceler interface {
 	Cancel(ctx context.Context, agent agent.Profile, actionID, task string) error
 }
