@@ -85,6 +85,9 @@ type Dispatcher struct {
 	readPos  atomic.Uint64               // global position recovery read to, for metrics
 	profiles sync.Pool                   // *[]agent.Profile, for discovery
 	m        metrics
+	// cancels tracks the cancels of work that delivered actions left at
+	// other agents, which run beside the workers (see Canceler).
+	cancels sync.WaitGroup
 	// left holds, by action id, the work that open actions left running
 	// at agents, as recovery found it, for the reader of open actions
 	// (Run's goroutine only).
@@ -239,6 +242,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	close(d.stopping)
 	drain := time.AfterFunc(d.cfg.Drain, stopWork)
 	tasks.Wait()
+	d.cancels.Wait()
 	drain.Stop()
 	close(d.records)
 	<-recDone
@@ -552,12 +556,21 @@ func (d *Dispatcher) deliver(stop context.Context, dl *deadlines, t *task, mayPa
 				d.log.Warn("dispatch: an agent's answer held events that could not be taken", "action", a.ID, "agent", p.ID, "err", res.Refused)
 			}
 			d.delivered(&s.out, a, p.ID, attempt, took, res.Events)
-			// Work earlier attempts left at other agents is now done
-			// for nothing.
+			// Work earlier attempts left running, but for the work this
+			// attempt followed to its end, is now done for nothing. No one
+			// waits for the cancels: the worker goes on.
+			var others []resumeRef
 			for _, w := range left.all {
-				if w.agent != p.ID {
-					d.cancelLeft(work, a, w)
+				if w.agent != p.ID || w.task != del.Task {
+					others = append(others, w)
 				}
+			}
+			if len(others) > 0 {
+				d.cancels.Go(func() {
+					for _, w := range others {
+						d.cancelLeft(work, a, w)
+					}
+				})
 			}
 			return false
 		}
@@ -1012,10 +1025,21 @@ func (d *Dispatcher) delivered(o *outcome, a *engine.Action, agentID string, att
 func (d *Dispatcher) deadLetter(ctx context.Context, a *engine.Action, left []resumeRef, reason string, attempts int, agentID, lastErr string) {
 	dl := &DeadLetter{ActionID: a.ID, Action: *a, Reason: reason, Attempts: attempts, LastError: clip(lastErr),
 		Agent: agentID}
-	for _, w := range left {
+	// The cancels run side by side: the wait is one cancel's at most.
+	errs := make([]error, len(left))
+	if len(left) == 1 {
+		errs[0] = d.cancelLeft(ctx, a, left[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, w := range left {
+			wg.Go(func() { errs[i] = d.cancelLeft(ctx, a, w) })
+		}
+		wg.Wait()
+	}
+	for i, w := range left {
 		lt := LeftTask{Agent: w.agent, Task: w.task}
-		if err := d.cancelLeft(ctx, a, w); err != nil {
-			lt.CancelError = clip(err.Error())
+		if errs[i] != nil {
+			lt.CancelError = clip(errs[i].Error())
 		}
 		dl.Tasks = append(dl.Tasks, lt)
 	}

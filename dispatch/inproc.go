@@ -23,7 +23,8 @@ type InProcess struct {
 }
 
 // CancelHandler cancels the work task that an in-process agent's handler
-// left running for action actionID (see InProgress and Canceler).
+// left running for action actionID (see InProgress and Canceler). It must
+// return when ctx ends, as a Handler must.
 type CancelHandler func(ctx context.Context, actionID, task string) error
 
 var (

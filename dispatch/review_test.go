@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -971,6 +972,62 @@ func TestWorkLeftRunningIsCanceled(t *testing.T) {
 		}
 		if m := r.d.Metrics(); m.TasksCanceled != 1 || m.DeadLettered != 0 {
 			t.Fatalf("tasks canceled %d, dead-lettered %d", m.TasksCanceled, m.DeadLettered)
+		}
+	})
+	t.Run("delivered anew at an agent with work left", func(t *testing.T) {
+		// a leaves task-a, then b leaves task-b, then a, though it has
+		// task-a, is sent the action anew (the next attempt follows b's
+		// work, and b is busy) and delivers it: task-a and task-b are
+		// both done for nothing.
+		cfg := fast()
+		cfg.Backoff, cfg.MaxBackoff = 200*time.Millisecond, 200*time.Millisecond
+		r := newRig(t, nil, cfg)
+		canceled := make(chan string, 4)
+		calls := map[string]int{}
+		var mu sync.Mutex
+		for _, id := range []string{"a", "b"} {
+			r.agent(id, "cap", 0, func(_ context.Context, d *dispatch.Delivery) (dispatch.Result, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				if calls[id]++; calls[id] == 1 {
+					return dispatch.Result{}, &dispatch.InProgress{Task: "task-" + id, Err: errors.New("still working")}
+				}
+				if d.Task != "" {
+					return dispatch.Result{}, fmt.Errorf("%s was asked to follow %s", id, d.Task)
+				}
+				return dispatch.Result{}, nil
+			})
+			r.in.HandleCancel(id, func(_ context.Context, action, task string) error {
+				canceled <- id + ":" + task
+				return nil
+			})
+		}
+		load := func(id string, l float64) {
+			if _, err := r.reg.Heartbeat(context.Background(), id, agent.Heartbeat{Load: &l}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		load("b", 0.5) // a first
+		r.action("act", "cap", 0)
+		r.start()
+		waitFor(t, "the first attempt", func() bool { return r.d.Metrics().FailedAttempts == 1 })
+		load("a", 0.95)
+		waitFor(t, "the second attempt", func() bool { return r.d.Metrics().FailedAttempts == 2 })
+		load("b", 0.95)
+		load("a", 0)
+		waitFor(t, "the delivery", func() bool { return r.d.Metrics().Delivered == 1 })
+		var got []string
+		for len(got) < 2 {
+			select {
+			case c := <-canceled:
+				got = append(got, c)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("canceled %v after the delivery, want a's task-a and b's task-b", got)
+			}
+		}
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[a:task-a b:task-b]" {
+			t.Fatalf("canceled %v, want a's task-a and b's task-b", got)
 		}
 	})
 	t.Run("after a restart", func(t *testing.T) {
