@@ -22,6 +22,43 @@ import (
 	"github.com/choreohq/choreo/store/mem"
 )
 
+// newA2ARig serves exec as an A2A agent named name, with the skill
+// inventory_management, on a loopback server; registers it by its card in
+// a registry over an in-memory log; and returns a rig whose dispatcher
+// delivers to it over an A2A transport made with trCfg, and the agent's
+// profile.
+func newA2ARig(t *testing.T, exec a2asrv.AgentExecutor, name string, trCfg a2a.Config, cfg dispatch.Config) (*rig, agent.Profile) {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(exec)))
+	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(&sdk.AgentCard{
+		Name: name, URL: srv.URL + "/rpc", Skills: []sdk.AgentSkill{{ID: "inventory_management", Name: "Reserve stock"}},
+	}))
+	st := mem.New(store.Options{})
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := reg.RegisterCard(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := a2a.New(trCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	r := &rig{t: t, st: st, reg: reg}
+	if r.d, err = dispatch.New(st, reg, map[string]dispatch.Transport{agent.ProtocolA2A: tr}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return r, p
+}
+
 // stockAgent is an A2A agent built with the SDK: it completes a task with
 // a data artifact, or fails it when the action is "fail_me".
 type stockAgent struct{ got chan string }
@@ -47,34 +84,8 @@ func (stockAgent) Cancel(context.Context, *a2asrv.RequestContext, eventqueue.Que
 // actions to it and checks the completed and failed events in the log.
 func TestA2AAgentEndToEnd(t *testing.T) {
 	sa := stockAgent{got: make(chan string, 4)}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(sa)))
-	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(&sdk.AgentCard{
-		Name: "Stock", URL: srv.URL + "/rpc", Skills: []sdk.AgentSkill{{ID: "inventory_management", Name: "Reserve stock"}},
-	}))
-
-	st := mem.New(store.Options{})
-	defer st.Close()
-	ctx := context.Background()
-	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := reg.RegisterCard(ctx, srv.URL); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := a2a.New(a2a.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	r := &rig{t: t, st: st, reg: reg}
-	r.d, err = dispatch.New(st, reg, map[string]dispatch.Transport{agent.ProtocolA2A: tr}, fast())
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _ := newA2ARig(t, sa, "Stock", a2a.Config{}, fast())
+	st, ctx := r.st, context.Background()
 	ok := r.action("ok", "inventory_management", 1)
 	bad := r.action("bad", "inventory_management", 1)
 	bad.ID, bad.Action = "bad-2", "fail_me" // an action the agent fails
@@ -137,37 +148,10 @@ func (h *holdingAgent) Cancel(ctx context.Context, rc *a2asrv.RequestContext, q 
 // task.
 func TestA2AWorkCanceledWhenDeadLettered(t *testing.T) {
 	ha := &holdingAgent{}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	mux.Handle("/rpc", a2asrv.NewJSONRPCHandler(a2asrv.NewHandler(ha)))
-	mux.Handle(a2asrv.WellKnownAgentCardPath, a2asrv.NewStaticAgentCardHandler(&sdk.AgentCard{
-		Name: "Slow", URL: srv.URL + "/rpc", Skills: []sdk.AgentSkill{{ID: "inventory_management", Name: "Reserve stock"}},
-	}))
-
-	st := mem.New(store.Options{})
-	defer st.Close()
-	ctx := context.Background()
-	reg, err := agent.Open(ctx, st, agent.Config{Resolver: a2a.ResolveCard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := reg.RegisterCard(ctx, srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := a2a.New(a2a.Config{PollInterval: 5 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
 	cfg := fast()
 	cfg.Timeout, cfg.MaxAttempts = 150*time.Millisecond, 2
-	r := &rig{t: t, st: st, reg: reg}
-	r.d, err = dispatch.New(st, reg, map[string]dispatch.Transport{agent.ProtocolA2A: tr}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, p := newA2ARig(t, ha, "Slow", a2a.Config{PollInterval: 5 * time.Millisecond, MaxPollInterval: 20 * time.Millisecond}, cfg)
+	st, ctx := r.st, context.Background()
 	a := r.action("slow", "inventory_management", 1)
 	r.start()
 	defer r.stop()
