@@ -74,9 +74,10 @@ func NewEarlyOutbox(st store.Store, from uint64) *Outbox {
 
 // Observe makes the Outbox call fn with every record of a stream not the
 // system's that it reads while it follows the log, in log order, from the
-// goroutine that calls Next; it must be called before the first Next. Records it skips while catching up with ReadStream are
-// not seen. fn must not keep the record's Event past the Outbox's use
-// unless it treats it as read-only; it must return quickly. A dispatcher
+// goroutine that calls Next; it must be called before the first Next.
+// Records it skips while catching up with ReadStream are not seen. fn
+// must not keep the record's Event past the Outbox's use unless it treats
+// it as read-only; it must return quickly. A dispatcher
 // uses it to keep the recent events at hand that actions refer to, since
 // an action's trigger always comes before the action in the log.
 func (o *Outbox) Observe(fn func(*store.Record)) { o.observe = fn }
